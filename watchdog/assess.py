@@ -1,0 +1,176 @@
+"""Assess stage: a pure per-OSD state machine with hysteresis; time is a parameter.
+
+``step(previous, observation, policy, now)`` returns the new status and the transition, if
+any. Nothing here does I/O or reads a clock, so tests drive it with plain numbers. Like a
+Prometheus alert going inactive -> pending -> firing, a dead client accept path makes an OSD
+``suspect`` first and a ``zombie`` only when it stays dead for ``zombie_after_failures``
+cycles while the process lives and its heartbeats still flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from watchdog.model import (
+    HEARTBEAT_ROLES,
+    BannerResult,
+    FdOutcome,
+    Observation,
+    OsdStatus,
+    Outcome,
+    Role,
+    State,
+    Transition,
+)
+
+if TYPE_CHECKING:
+    from watchdog.config import AssessConfig
+
+RECOVERING = frozenset({State.SUSPECT, State.ZOMBIE, State.UNOBSERVABLE})
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one observation says about the client accept path and the rest of the OSD."""
+
+    client: tuple[BannerResult, ...]
+    failing: tuple[BannerResult, ...]
+    blind: bool  # no usable client-side result at all
+    heartbeats_alive: bool
+
+
+def client_banners(observation: Observation) -> tuple[BannerResult, ...]:
+    """Banners of the client accept path: public listeners, or every listener of unknown role."""
+    public = tuple(b for b in observation.banners if b.endpoint.role is Role.PUBLIC)
+    if public:
+        return public
+    return tuple(b for b in observation.banners if b.endpoint.role is Role.UNKNOWN)
+
+
+def gather(observation: Observation) -> Evidence:
+    """Reduce an observation to the facts the state machine decides on."""
+    client = client_banners(observation)
+    usable = tuple(b for b in client if b.outcome is not Outcome.LOCAL_ERROR)
+    others = [b for b in observation.banners if b not in client]
+    heartbeat_ok = any(
+        b.outcome is Outcome.OK for b in others if b.endpoint.role in HEARTBEAT_ROLES
+    )
+    connections = observation.heartbeat_connections
+    return Evidence(
+        client=client,
+        failing=tuple(b for b in usable if b.outcome.is_failure),
+        blind=not usable,
+        heartbeats_alive=heartbeat_ok or (connections is not None and connections > 0),
+    )
+
+
+def _describe(results: tuple[BannerResult, ...]) -> str:
+    return ", ".join(f"{b.endpoint.role} {b.endpoint.address} {b.outcome}" for b in results)
+
+
+def _fd_pressure(observation: Observation, policy: AssessConfig, current: State) -> str:
+    """A cause string when the fd usage is high or heading for the limit, else ''."""
+    fds = observation.fds
+    ratio = fds.ratio
+    if ratio is None:
+        return ""
+    threshold = policy.fd_pressure_clear_ratio if current is State.FD_PRESSURE else policy.fd_pressure_ratio
+    eta = fds.seconds_to_exhaustion
+    usage = f"{fds.open_fds}/{fds.limit} fds open ({ratio:.0%})"
+    if ratio >= threshold:
+        return usage
+    soon = eta is not None and eta <= policy.fd_exhaustion_horizon_seconds
+    if soon and ratio >= policy.fd_trend_min_ratio:
+        return f"{usage}, limit reached in ~{eta:.0f}s at the current rate"
+    return ""
+
+
+def _blind_reason(observation: Observation, evidence: Evidence) -> str:
+    if observation.target.blind_reason:
+        return observation.target.blind_reason
+    if observation.fds.outcome is FdOutcome.ACCESS_DENIED:
+        return observation.fds.detail or "access denied reading the OSD's fds"
+    if evidence.blind and evidence.client:
+        return f"watchdog's own probes failed: {evidence.client[0].detail}"
+    if evidence.blind:
+        return "no listeners found for this OSD"
+    return ""
+
+
+def _move(
+    status: OsdStatus, new: State, cause: str, now: float, daemon: str
+) -> tuple[OsdStatus, Transition | None]:
+    if new is status.state:
+        return replace(status, cause=cause), None
+    moved = replace(status, state=new, since=now, cause=cause)
+    return moved, Transition(daemon, status.state, new, now, cause)
+
+
+def _when_gone(prev: OsdStatus | None, daemon: str, now: float) -> tuple[OsdStatus, Transition | None]:
+    ratio = prev.last_fd_ratio if prev else None
+    cause = "process exited"
+    if ratio is not None and ratio >= 0.9:
+        cause += f" with fds at {ratio:.0%} of its limit (likely fd exhaustion)"
+    if prev is None:
+        return OsdStatus(State.DOWN, now, cause), Transition(daemon, None, State.DOWN, now, cause)
+    return _move(replace(prev, failing_cycles=0, ok_cycles=0), State.DOWN, cause, now, daemon)
+
+
+def step(
+    prev: OsdStatus | None, observation: Observation, policy: AssessConfig, now: float
+) -> tuple[OsdStatus, Transition | None]:
+    """Advance one OSD's state by one observation."""
+    target = observation.target
+    daemon = target.daemon
+    if not observation.alive:
+        return _when_gone(prev, daemon, now)
+    if prev is None or prev.incarnation != target.incarnation:
+        # A new process (or the first sight of one) starts over; judged from the next cycle.
+        cause = "first seen" if target.incarnation is None else f"new process pid {target.incarnation.pid}"
+        fresh = OsdStatus(State.STARTING, now, cause, incarnation=target.incarnation)
+        old = None if prev is None else prev.state
+        return fresh, Transition(daemon, old, State.STARTING, now, cause)
+    return _judge(prev, observation, policy, now)
+
+
+def _judge(
+    prev: OsdStatus, observation: Observation, policy: AssessConfig, now: float
+) -> tuple[OsdStatus, Transition | None]:
+    daemon = observation.target.daemon
+    evidence = gather(observation)
+    status = replace(prev, last_fd_ratio=observation.fds.ratio or prev.last_fd_ratio)
+    blind = _blind_reason(observation, evidence)
+    if blind:
+        status = replace(status, blind_cycles=status.blind_cycles + 1)
+        if status.blind_cycles >= policy.unobservable_after_cycles:
+            return _move(status, State.UNOBSERVABLE, blind, now, daemon)
+        return replace(status, cause=f"{status.cause} (no evidence this cycle: {blind})"), None
+    status = replace(status, blind_cycles=0)
+    if evidence.failing:
+        return _failing(status, evidence, policy, now, daemon)
+    status = replace(status, failing_cycles=0, ok_cycles=status.ok_cycles + 1)
+    if status.state in RECOVERING and status.ok_cycles < policy.recover_after_successes:
+        return replace(status, cause=f"recovering: {status.ok_cycles} good cycle(s)"), None
+    pressure = _fd_pressure(observation, policy, status.state)
+    if pressure:
+        return _move(status, State.FD_PRESSURE, pressure, now, daemon)
+    return _move(status, State.HEALTHY, "every listener sends its banner", now, daemon)
+
+
+def _failing(
+    status: OsdStatus, evidence: Evidence, policy: AssessConfig, now: float, daemon: str
+) -> tuple[OsdStatus, Transition | None]:
+    status = replace(status, failing_cycles=status.failing_cycles + 1, ok_cycles=0)
+    cycles = status.failing_cycles
+    what = f"client accept path dead for {cycles} cycle(s): {_describe(evidence.failing)}"
+    if status.state is State.STARTING and now - status.since < policy.startup_grace_seconds:
+        return replace(status, cause=f"starting; {what}"), None
+    if cycles >= policy.zombie_after_failures and evidence.heartbeats_alive:
+        cause = f"{what}; the process lives and its heartbeats still flow"
+        return _move(status, State.ZOMBIE, cause, now, daemon)
+    if cycles >= policy.suspect_after_failures or status.state is State.ZOMBIE:
+        if not evidence.heartbeats_alive:
+            what += "; no heartbeat connections either (the monitors should mark it down)"
+        return _move(status, State.SUSPECT, what, now, daemon)
+    return replace(status, cause=what), None

@@ -1,0 +1,1 @@
+"""Discover stage: find the OSDs to watch (local processes, static targets)."""

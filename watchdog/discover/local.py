@@ -1,0 +1,176 @@
+"""Discover stage, local: find ceph-osd processes on this host and every listener they hold.
+
+A process is identified by pid + create_time (an incarnation). Each incarnation's listeners
+are remembered, so one that disappears while the process lives is still probed (and comes
+back refused) instead of being silently forgotten. Ceph binds its messengers in a fixed order
+(public, cluster, hb_front, hb_back; v2 then v1 inside each), so on first sight the roles of
+a full set of listeners follow from their fd numbers (seen in ceph-samples/osd-port-roles.txt).
+When a messenger rebinds (Ceph does that to the cluster/heartbeat messengers after a
+mark-down) the new listeners replace the vanished ones in the same order.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import psutil
+
+from watchdog.discover import procfs
+from watchdog.model import Endpoint, Incarnation, Listener, Msgr, Role, Target
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+
+    from watchdog.probes.sockdiag import TcpSocket
+
+log = logging.getLogger(__name__)
+
+ROLE_ORDER = (Role.PUBLIC, Role.CLUSTER, Role.HB_FRONT, Role.HB_BACK)
+ACCESS_HINT = "run as the OSDs' user (ceph) or with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE"
+
+
+@dataclass(frozen=True, slots=True)
+class OsdProcess:
+    """A running process that looks like an OSD, named from its command line."""
+
+    daemon: str
+    cluster: str
+    incarnation: Incarnation
+
+
+def parse_osd_cmdline(cmdline: Sequence[str]) -> tuple[str, str] | None:
+    """Return (daemon, cluster) from a ceph-osd command line, or None without an id."""
+    osd_id: str | None = None
+    cluster = "ceph"
+    args = list(cmdline[1:])
+    for i, arg in enumerate(args):
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if arg in {"-i", "--id"}:
+            osd_id = value
+        elif arg.startswith("--id="):
+            osd_id = arg.removeprefix("--id=")
+        elif arg in {"-n", "--name"} and value.startswith("osd."):
+            osd_id = value.removeprefix("osd.")
+        elif arg == "--cluster":
+            cluster = value
+        elif arg.startswith("--cluster="):
+            cluster = arg.removeprefix("--cluster=")
+    if osd_id is None or not osd_id.isdigit():
+        return None
+    return f"osd.{int(osd_id)}", cluster
+
+
+def find_osd_processes(names: Iterable[str], clusters: Iterable[str] = ()) -> list[OsdProcess]:
+    """Every process whose name is in ``names`` and whose command line names an OSD id."""
+    wanted, only = set(names), set(clusters)
+    found: dict[tuple[str, str], OsdProcess] = {}
+    for proc in psutil.process_iter(["name", "cmdline", "create_time"]):
+        info = proc.info
+        if info["name"] not in wanted or not info["cmdline"]:
+            continue
+        parsed = parse_osd_cmdline(info["cmdline"])
+        if parsed is None or (only and parsed[1] not in only):
+            continue
+        osd = OsdProcess(parsed[0], parsed[1], Incarnation(proc.pid, info["create_time"]))
+        key = (osd.cluster, osd.daemon)
+        # Two processes for one id happen for a moment during a restart: the newer one counts.
+        if key not in found or found[key].incarnation.create_time < osd.incarnation.create_time:
+            found[key] = osd
+    return sorted(found.values(), key=lambda o: (o.cluster, int(o.daemon[4:])))
+
+
+def infer_endpoints(sockets: Sequence[TcpSocket]) -> list[Endpoint]:
+    """Label listeners (already sorted by fd) with role and protocol from Ceph's bind order."""
+    if len(sockets) == 2 * len(ROLE_ORDER):
+        labels = [(role, msgr) for role in ROLE_ORDER for msgr in (Msgr.V2, Msgr.V1)]
+    elif len(sockets) == len(ROLE_ORDER):
+        labels = [(role, Msgr.ANY) for role in ROLE_ORDER]
+    else:
+        labels = [(Role.UNKNOWN, Msgr.ANY)] * len(sockets)
+    return [
+        Endpoint(s.host, s.port, msgr, role) for s, (role, msgr) in zip(sockets, labels, strict=True)
+    ]
+
+
+@dataclass(slots=True)
+class _Memory:
+    """What we remember of one incarnation."""
+
+    listeners: dict[int, Listener] = field(default_factory=dict)  # inode -> listener
+    complete: bool = False  # roles were inferred from a full set
+
+
+class LocalDiscovery:
+    """Stateful scanner: call ``discover`` once per cycle with the current LISTEN dump."""
+
+    def __init__(self, proc_root: Path, names: Iterable[str], clusters: Iterable[str] = ()) -> None:
+        self.proc_root = proc_root
+        self.names = tuple(names)
+        self.clusters = tuple(clusters)
+        self._memory: dict[Incarnation, _Memory] = {}
+        self._last_unowned: frozenset[int] = frozenset()
+
+    def discover(self, listening: Sequence[TcpSocket]) -> list[Target]:
+        """Targets for every OSD process now running, with remembered and new listeners."""
+        processes = find_osd_processes(self.names, self.clusters)
+        by_inode = {s.inode: s for s in listening}
+        owned = {i for m in self._memory.values() for i in m.listeners}
+        unowned = frozenset(by_inode) - owned
+        rescan_all = unowned != self._last_unowned
+        targets = [self._target(p, by_inode, rescan=rescan_all) for p in processes]
+        alive = {p.incarnation for p in processes}
+        self._memory = {k: v for k, v in self._memory.items() if k in alive}
+        owned = {i for m in self._memory.values() for i in m.listeners}
+        self._last_unowned = frozenset(by_inode) - owned
+        return targets
+
+    def _target(self, osd: OsdProcess, by_inode: dict[int, TcpSocket], *, rescan: bool) -> Target:
+        memory = self._memory.setdefault(osd.incarnation, _Memory())
+        target = Target(osd.daemon, osd.cluster, osd.incarnation)
+        if rescan or not memory.complete:
+            try:
+                fds = procfs.socket_inodes(self.proc_root, osd.incarnation.pid)
+            except PermissionError:
+                reason = f"access denied reading /proc/{osd.incarnation.pid}/fd: {ACCESS_HINT}"
+                return replace(target, blind_reason=reason)
+            except ProcessLookupError:
+                return target
+            mine = sorted((fd, inode) for inode, fd in fds.items() if inode in by_inode)
+            self._update(memory, [by_inode[inode] for _fd, inode in mine])
+        listeners = tuple(
+            replace(listener, present=inode in by_inode)
+            for inode, listener in memory.listeners.items()
+        )
+        return replace(target, listeners=listeners)
+
+    @staticmethod
+    def _update(memory: _Memory, sockets: list[TcpSocket]) -> None:
+        """Merge the listeners the process holds now (in fd order) into what we remember."""
+        if not memory.complete:
+            # Until roles are known, follow the process's listeners as they are bound; stop
+            # rescanning once the set is a full Ceph set, or stays the same for two scans.
+            stable = bool(sockets) and {s.inode for s in sockets} == set(memory.listeners)
+            endpoints = infer_endpoints(sockets)
+            memory.listeners = {
+                s.inode: Listener(e, s.inode) for s, e in zip(sockets, endpoints, strict=True)
+            }
+            known = bool(endpoints) and all(e.role is not Role.UNKNOWN for e in endpoints)
+            memory.complete = stable or known
+            return
+        new = [s for s in sockets if s.inode not in memory.listeners]
+        if not new:
+            return
+        held = {s.inode for s in sockets}
+        vanished = [i for i in memory.listeners if i not in held]
+        if len(vanished) == len(new):  # a rebind: new sockets take over the old labels
+            for old_inode, sock in zip(vanished, new, strict=True):
+                old = memory.listeners.pop(old_inode).endpoint
+                endpoint = Endpoint(sock.host, sock.port, old.msgr, old.role)
+                memory.listeners[sock.inode] = Listener(endpoint, sock.inode)
+                log.info("listener %s rebound to %s", old.address, endpoint.address)
+            return
+        for sock in new:
+            memory.listeners[sock.inode] = Listener(Endpoint(sock.host, sock.port), sock.inode)

@@ -1,0 +1,79 @@
+"""Discover and probe stages, process side: small readers of ``/proc/PID`` with an injectable root.
+
+Each reader raises ``PermissionError`` when we may not look and ``ProcessLookupError`` when
+the process is gone; callers turn those into outcomes. ``/proc/PID/limits`` is world-readable,
+``/proc/PID/fd`` needs the process's uid or CAP_DAC_READ_SEARCH (design.md section 3).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+UNLIMITED = -1
+
+
+def _gone_or_denied(exc: OSError, pid: int) -> OSError:
+    if isinstance(exc, FileNotFoundError):
+        return ProcessLookupError(f"process {pid} is gone")
+    return exc
+
+
+def count_fds(proc_root: Path, pid: int) -> int:
+    """Number of open fds of ``pid``."""
+    try:
+        with os.scandir(proc_root / str(pid) / "fd") as entries:
+            return sum(1 for _ in entries)
+    except OSError as exc:
+        raise _gone_or_denied(exc, pid) from exc
+
+
+def socket_inodes(proc_root: Path, pid: int) -> dict[int, int]:
+    """Map socket inode -> fd number for every socket ``pid`` holds."""
+    found: dict[int, int] = {}
+    fd_dir = proc_root / str(pid) / "fd"
+    try:
+        names = os.listdir(fd_dir)
+    except OSError as exc:
+        raise _gone_or_denied(exc, pid) from exc
+    for name in names:
+        try:
+            link = os.readlink(fd_dir / name)
+        except FileNotFoundError:  # closed between listdir and readlink
+            continue
+        except OSError as exc:
+            raise _gone_or_denied(exc, pid) from exc
+        if link.startswith("socket:[") and name.isdigit():
+            found[int(link[8:-1])] = int(name)
+    return found
+
+
+def soft_nofile_limit(proc_root: Path, pid: int) -> int:
+    """The soft RLIMIT_NOFILE of ``pid`` from ``/proc/PID/limits``; UNLIMITED if so."""
+    try:
+        text = (proc_root / str(pid) / "limits").read_text(encoding="ascii")
+    except OSError as exc:
+        raise _gone_or_denied(exc, pid) from exc
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files") :].split()[0]
+            return UNLIMITED if soft == "unlimited" else int(soft)
+    msg = f"no 'Max open files' line in {proc_root}/{pid}/limits"
+    raise ValueError(msg)
+
+
+def listen_overflows(proc_root: Path) -> int | None:
+    """Host-wide ``TcpExt: ListenOverflows`` (connections dropped by full accept queues)."""
+    try:
+        lines = (proc_root / "net" / "netstat").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    for header, values in zip(lines[::2], lines[1::2], strict=False):
+        if header.startswith("TcpExt:"):
+            row = dict(zip(header.split()[1:], values.split()[1:], strict=False))
+            value = row.get("ListenOverflows")
+            return int(value) if value is not None else None
+    return None

@@ -1,0 +1,265 @@
+"""Data passed between the stages discover -> probe -> assess -> act -> export; no I/O here."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """What one fresh TCP connection to a listener saw (a closed set)."""
+
+    OK = "ok"
+    REFUSED = "refused"  # RST: nobody listens on the port any more
+    TIMEOUT = "timeout"  # SYN unanswered: listener gone silent or accept queue overflowing
+    NO_BANNER = "no_banner"  # connected, but nothing was sent: nobody calls accept()
+    BAD_BANNER = "bad_banner"  # something answered, but not a Ceph messenger
+    RESET = "reset"  # accepted, then closed or reset before a full banner
+    UNREACHABLE = "unreachable"  # no route to the address
+    LOCAL_ERROR = "local_error"  # the watchdog's own failure (e.g. its own EMFILE): no evidence
+
+    @property
+    def is_failure(self) -> bool:
+        """True when the outcome is evidence against the OSD (never for our own errors)."""
+        return self not in {Outcome.OK, Outcome.LOCAL_ERROR}
+
+
+class Msgr(StrEnum):
+    """Messenger protocol of a listener; ANY when the address did not say."""
+
+    V1 = "v1"
+    V2 = "v2"
+    ANY = "any"
+
+
+class Role(StrEnum):
+    """Which of the OSD's messengers a listener belongs to."""
+
+    PUBLIC = "public"  # clients: the accept path the watchdog exists to watch
+    CLUSTER = "cluster"
+    HB_FRONT = "hb_front"
+    HB_BACK = "hb_back"
+    UNKNOWN = "unknown"
+
+
+HEARTBEAT_ROLES = frozenset({Role.HB_FRONT, Role.HB_BACK})
+
+
+class State(StrEnum):
+    """Per-OSD verdict; each OSD is in exactly one at a time."""
+
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    FD_PRESSURE = "fd_pressure"
+    SUSPECT = "suspect"
+    ZOMBIE = "zombie"
+    DOWN = "down"
+    UNOBSERVABLE = "unobservable"
+
+
+class FdOutcome(StrEnum):
+    """Whether the fd probe could look at the process."""
+
+    OK = "ok"
+    ACCESS_DENIED = "access_denied"
+    GONE = "gone"
+    NOT_LOCAL = "not_local"  # static target: no process on this host to look at
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One address an OSD should accept connections on."""
+
+    host: str
+    port: int
+    msgr: Msgr = Msgr.ANY
+    role: Role = Role.UNKNOWN
+
+    @property
+    def address(self) -> str:
+        """The address as Ceph prints it, e.g. ``v2:10.0.0.5:6800`` or ``[::1]:6800``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        prefix = "" if self.msgr is Msgr.ANY else f"{self.msgr}:"
+        return f"{prefix}{host}:{self.port}"
+
+
+def parse_endpoint(text: str, role: Role = Role.UNKNOWN) -> Endpoint:
+    """Parse ``[v1:|v2:]HOST:PORT[/NONCE]``; IPv6 hosts go in brackets. Raises ValueError."""
+    rest = text.strip()
+    msgr = Msgr.ANY
+    for candidate in (Msgr.V1, Msgr.V2):
+        if rest.startswith(f"{candidate}:"):
+            msgr, rest = candidate, rest[3:]
+    rest = rest.split("/", 1)[0]
+    if rest.startswith("["):
+        host, sep, port_text = rest[1:].partition("]:")
+    else:
+        host, sep, port_text = rest.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT (IPv6 hosts go in brackets)")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{text!r}: {host!r} is not an IP address") from None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{text!r}: port must be 1-65535")
+    return Endpoint(host=host, port=int(port_text), msgr=msgr, role=role)
+
+
+@dataclass(frozen=True, slots=True)
+class Incarnation:
+    """One life of an OSD process: a restarted OSD is a new incarnation, even on the same pid."""
+
+    pid: int
+    create_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A listening socket an incarnation has (or had: ``present`` False means it vanished)."""
+
+    endpoint: Endpoint
+    inode: int | None = None
+    present: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An OSD to probe: its name, its process (if on this host) and every listener to try."""
+
+    daemon: str
+    cluster: str = "ceph"
+    incarnation: Incarnation | None = None
+    listeners: tuple[Listener, ...] = ()
+    blind_reason: str = ""  # non-empty when discovery could not look (e.g. access denied)
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """Every endpoint to probe, vanished listeners included."""
+        return tuple(listener.endpoint for listener in self.listeners)
+
+
+@dataclass(frozen=True, slots=True)
+class BannerResult:
+    """One fresh connection to one endpoint and what came back."""
+
+    endpoint: Endpoint
+    outcome: Outcome
+    duration_seconds: float
+    connect_seconds: float | None = None
+    banner_seconds: float | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FdSample:
+    """Open fds of one process against its soft RLIMIT_NOFILE."""
+
+    outcome: FdOutcome
+    open_fds: int = 0
+    limit: int = 0
+    seconds_to_exhaustion: float | None = None  # from the recent trend; None when not growing
+    detail: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """Fraction of the limit in use, or None when unknown or unlimited."""
+        if self.outcome is not FdOutcome.OK or self.limit <= 0:
+            return None
+        return self.open_fds / self.limit
+
+
+@dataclass(frozen=True, slots=True)
+class ListenSample:
+    """Accept queue of one listening socket, as the kernel reports it through sock_diag."""
+
+    endpoint: Endpoint
+    queue: int
+    backlog: int
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Everything probed about one OSD in one cycle: the input of the state machine."""
+
+    target: Target
+    alive: bool  # the process is running (always True for static targets)
+    banners: tuple[BannerResult, ...] = ()
+    fds: FdSample = FdSample(FdOutcome.NOT_LOCAL)
+    listens: tuple[ListenSample, ...] = ()
+    heartbeat_connections: int | None = None  # established peers on heartbeat listeners
+
+
+@dataclass(frozen=True, slots=True)
+class OsdStatus:
+    """The state machine's memory for one OSD."""
+
+    state: State
+    since: float  # monotonic time of entering ``state``
+    cause: str
+    incarnation: Incarnation | None = None
+    failing_cycles: int = 0  # consecutive cycles with a dead client accept path
+    ok_cycles: int = 0  # consecutive cycles with every endpoint answering
+    blind_cycles: int = 0  # consecutive cycles without usable evidence
+    last_fd_ratio: float | None = None  # kept so a crash can be blamed on fd exhaustion
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One change of state, with the evidence that caused it."""
+
+    daemon: str
+    old: State | None
+    new: State
+    at: float  # monotonic
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAction:
+    """An action the watchdog takes, or would take in dry-run, after a transition."""
+
+    daemon: str
+    action: str
+    dry_run: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRun:
+    """How one probe's run went as a whole (per-probe success and duration metrics)."""
+
+    name: str
+    duration_seconds: float
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OsdReport:
+    """One OSD in a snapshot: what was seen and what we concluded."""
+
+    observation: Observation
+    status: OsdStatus
+    transitions: Mapping[State, int] = field(default_factory=dict)  # entries into each state
+    restarts: int = 0  # new incarnations seen after the first one
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The result of one cycle; the exporter and the CLI only ever read these."""
+
+    taken_at: float  # wall-clock time the cycle ended
+    monotonic_at: float
+    cycle_seconds: float
+    cycles: int
+    osds: tuple[OsdReport, ...] = ()
+    listen_overflows: int | None = None  # host-wide TcpExt ListenOverflows counter
+    probe_runs: tuple[ProbeRun, ...] = ()
+    actions: tuple[PlannedAction, ...] = ()  # decided in this cycle
+    actions_total: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (action, result)
+
+    def wall_time(self, monotonic: float) -> float:
+        """Convert a monotonic timestamp of this process to wall-clock time."""
+        return self.taken_at - (self.monotonic_at - monotonic)

@@ -1,0 +1,1 @@
+"""Simulated OSDs: real processes on loopback that behave (and fail) like ceph-osd daemons."""
