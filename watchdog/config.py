@@ -60,13 +60,13 @@ class WebConfig(Section):
     @field_validator("listen_address")
     @classmethod
     def _valid_listen(cls, value: str) -> str:
-        parse_endpoint(value)
+        parse_endpoint(value, any_port=True)
         return value
 
     @property
     def host_port(self) -> tuple[str, int]:
         """The address split for socket.bind."""
-        endpoint = parse_endpoint(self.listen_address)
+        endpoint = parse_endpoint(self.listen_address, any_port=True)
         return endpoint.host, endpoint.port
 
 
@@ -184,7 +184,10 @@ class Config(Section):
 
 
 def _describe(error: Any) -> str:  # noqa: ANN401 - pydantic's ErrorDetails is a TypedDict
-    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    path = path or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"{path}: unknown key"
     message = str(error["msg"]).removeprefix("Value error, ")

@@ -116,7 +116,7 @@ class Watchdog:
     def cycle(self) -> Snapshot:
         """One pass of the whole pipeline; publishes and returns the snapshot."""
         started = time.monotonic()
-        targets, runs = self._discover()
+        targets, runs = self.discover_once()
         observations, probe_runs = self._probe(targets)
         transitions = self._assess(observations)
         actions = act.plan(transitions, self.config.act)
@@ -137,7 +137,8 @@ class Watchdog:
         )
         return self._snapshot
 
-    def _discover(self) -> tuple[list[Target], list[ProbeRun]]:
+    def discover_once(self) -> tuple[list[Target], list[ProbeRun]]:
+        """Static targets plus every local OSD process and its listeners."""
         found = static_targets(self.config.discovery.static_targets)
         if not self.config.discovery.local:
             return found, []

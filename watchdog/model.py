@@ -85,8 +85,11 @@ class Endpoint:
         return f"{prefix}{host}:{self.port}"
 
 
-def parse_endpoint(text: str, role: Role = Role.UNKNOWN) -> Endpoint:
-    """Parse ``[v1:|v2:]HOST:PORT[/NONCE]``; IPv6 hosts go in brackets. Raises ValueError."""
+def parse_endpoint(text: str, role: Role = Role.UNKNOWN, *, any_port: bool = False) -> Endpoint:
+    """Parse ``[v1:|v2:]HOST:PORT[/NONCE]``; IPv6 hosts go in brackets. Raises ValueError.
+
+    ``any_port`` admits port 0 (bind to any free port), for our own listen address.
+    """
     rest = text.strip()
     msgr = Msgr.ANY
     for candidate in (Msgr.V1, Msgr.V2):
@@ -97,14 +100,17 @@ def parse_endpoint(text: str, role: Role = Role.UNKNOWN) -> Endpoint:
         host, sep, port_text = rest[1:].partition("]:")
     else:
         host, sep, port_text = rest.rpartition(":")
+        if ":" in host:
+            raise ValueError(f"{text!r}: an IPv6 address goes in brackets, e.g. [::1]:6800")
     if not sep or not host:
         raise ValueError(f"{text!r} is not HOST:PORT (IPv6 hosts go in brackets)")
     try:
         ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(f"{text!r}: {host!r} is not an IP address") from None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"{text!r}: port must be 1-65535")
+    lowest = 0 if any_port else 1
+    if not port_text.isdigit() or not lowest <= int(port_text) < 65536:
+        raise ValueError(f"{text!r}: port must be {lowest}-65535")
     return Endpoint(host=host, port=int(port_text), msgr=msgr, role=role)
 
 

@@ -188,7 +188,11 @@ def probe_banners(
     pending = deque(enumerate(endpoints))
     results: dict[int, BannerResult] = {}
     cutoff = time.monotonic() + (budget if budget is not None else float("inf"))
-    with selectors.DefaultSelector() as selector:
+    try:
+        selector = selectors.DefaultSelector()
+    except OSError as exc:  # our own EMFILE: the epoll fd itself could not be made
+        return [_local_error(endpoint, exc) for _, endpoint in pending]
+    with selector:
         batch = _Batch(selector)
         while pending or batch.live:
             while pending and len(batch.live) < max_in_flight:

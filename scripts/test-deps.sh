@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install the system packages the test suite needs (Prometheus for promtool and real scrapes).
+# Runs apt-get only as root on a Debian-like host; elsewhere it says what is missing, and the
+# tests that need it skip -- except under CI=true, where they fail instead.
+set -euo pipefail
+
+packages=(prometheus)
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing system packages: ${packages[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # policy-rc.d 101: install, but do not start the distribution's own Prometheus service.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+else
+    echo "not root or no apt-get: missing ${missing[*]}; tests needing them will skip" >&2
+fi

@@ -1,0 +1,120 @@
+"""Shared fixtures: real listeners on 127.0.0.1, simulated OSDs, and a watchdog to drive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from watchdog.config import Config, parse_config
+from watchdog.daemon import Watchdog
+from watchdog.model import Snapshot
+from watchdog.sim.cluster import SimCluster
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require_tool(name: str) -> str:
+    """Path of a system tool; skip without it on a laptop, fail under CI=true."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (the README's test command installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+class Server:
+    """A loopback listener whose behaviour per connection is a function of the socket."""
+
+    def __init__(self, handle: Callable[[socket.socket], None] | None, backlog: int = 16) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        if handle is not None:
+            self.sock.settimeout(0.05)
+            self._thread = threading.Thread(target=self._serve, args=(handle,), daemon=True)
+            self._thread.start()
+
+    def _serve(self, handle: Callable[[socket.socket], None]) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.conns.append(conn)
+            handle(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[..., Server]]:
+    made: list[Server] = []
+
+    def make(handle: Callable[[socket.socket], None] | None, backlog: int = 16) -> Server:
+        made.append(Server(handle, backlog))
+        return made[-1]
+
+    yield make
+    for item in made:
+        item.close()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A port nothing listens on (bound and released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def sim() -> Iterator[SimCluster]:
+    with SimCluster(3, nofile=256) as cluster:
+        yield cluster
+
+
+def fast_config(cluster: str, **assess: object) -> Config:
+    """A config watching only the given simulated cluster, cycling quickly."""
+    return parse_config(
+        {
+            "loop": {"interval_seconds": 0.25, "probe_timeout_seconds": 0.5},
+            "discovery": {"clusters": [cluster]},
+            "assess": assess,
+        }
+    )
+
+
+def cycle_until(
+    watchdog: Watchdog, done: Callable[[Snapshot], bool], max_cycles: int = 40
+) -> Snapshot:
+    """Run cycles at the configured pace until ``done`` holds; fail after ``max_cycles``."""
+    pause = threading.Event()
+    for _ in range(max_cycles):
+        snapshot = watchdog.cycle()
+        if done(snapshot):
+            return snapshot
+        pause.wait(watchdog.config.loop.interval_seconds)
+    pytest.fail(f"condition not reached in {max_cycles} cycles; last: {snapshot.osds}")
+
+
+def state_of(snapshot: Snapshot, daemon: str) -> str:
+    for report in snapshot.osds:
+        if report.observation.target.daemon == daemon:
+            return report.status.state.value
+    return "absent"

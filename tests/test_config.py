@@ -1,0 +1,117 @@
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from watchdog.config import Config, load_config, parse_config
+from watchdog.errors import ConfigError
+from watchdog.model import Role
+
+FIXTURES = Path(__file__).parent / "fixtures" / "config"
+
+# One invalid file per rule, and the exact problems it must produce.
+INVALID = {
+    "unknown-key.toml": ["loop.intervall_seconds: unknown key"],
+    "negative-interval.toml": ["loop.interval_seconds: Input should be greater than 0"],
+    "timeout-too-long.toml": [
+        "loop: probe_timeout_seconds must be at most 5x interval_seconds, "
+        "or a stuck probe would hide several cycles"
+    ],
+    "web-hostname.toml": [
+        "web.listen_address: 'localhost:9729': 'localhost' is not an IP address"
+    ],
+    "static-bad-name.toml": [
+        "discovery.static_targets[0].daemon: 'mon.a' is not an OSD name like 'osd.12'"
+    ],
+    "static-no-endpoints.toml": [
+        "discovery.static_targets[0].endpoints: "
+        "List should have at least 1 item after validation, not 0"
+    ],
+    "static-bad-role.toml": [
+        "discovery.static_targets[0].endpoints[0].role: "
+        "Input should be 'public', 'cluster', 'hb_front', 'hb_back' or 'unknown'"
+    ],
+    "static-duplicate.toml": ["discovery: static target names must be unique: osd.1"],
+    "zombie-before-suspect.toml": [
+        "assess: zombie_after_failures must be >= suspect_after_failures"
+    ],
+    "clear-above-pressure.toml": [
+        "assess: fd_pressure_clear_ratio must be below fd_pressure_ratio"
+    ],
+    "ratio-above-one.toml": ["assess.fd_pressure_ratio: Input should be less than or equal to 1"],
+    "live-actions.toml": [
+        "act.dry_run: live actions are not available in this version; only dry_run = true "
+        "(the watchdog logs and counts what it would do)"
+    ],
+    "not-toml.toml": [
+        "not valid TOML: Expected ']' at the end of a table declaration (at line 1, column 6)"
+    ],
+    "several-problems.toml": [
+        "loop.interval_seconds: Input should be a valid number, unable to parse string as a number",
+        "loop.max_in_flight: Input should be greater than or equal to 1",
+        "web.port: unknown key",
+    ],
+}
+
+
+@pytest.mark.parametrize(("name", "problems"), INVALID.items())
+def test_each_invalid_file_is_rejected_with_its_exact_problems(name, problems):
+    with pytest.raises(ConfigError) as caught:
+        load_config(FIXTURES / name)
+    assert caught.value.problems == problems
+    assert str(caught.value).startswith(f"invalid configuration in {FIXTURES / name}:\n  - ")
+
+
+def test_every_invalid_fixture_has_an_expectation():
+    on_disk = {p.name for p in FIXTURES.glob("*.toml")} - {"valid-full.toml"}
+    assert on_disk == set(INVALID)
+
+
+def test_a_full_valid_file_loads_with_its_values():
+    config = load_config(FIXTURES / "valid-full.toml")
+    assert config.loop.interval_seconds == 2.0
+    assert config.web.host_port == ("::1", 9729)
+    (static,) = config.discovery.static_targets
+    endpoints = [e.to_endpoint() for e in static.endpoints]
+    assert [e.role for e in endpoints] == [Role.PUBLIC, Role.PUBLIC, Role.HB_FRONT]
+    assert endpoints[0].address == "v2:10.0.0.5:6800"
+
+
+def test_no_file_means_defaults_that_suit_a_standard_ceph_host():
+    config = load_config(None)
+    assert config == Config()
+    assert config.discovery.process_names == ["ceph-osd"]
+    assert config.web.listen_address == "127.0.0.1:9729"
+    assert config.act.dry_run is True
+    assert config.stall_after_seconds == 4.0
+
+
+def test_a_missing_file_is_a_config_error_naming_it(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "absent.toml")
+    assert caught.value.problems[0].startswith("cannot read file: [Errno 2]")
+
+
+def test_config_is_frozen():
+    config = Config()
+    with pytest.raises(ValueError, match="frozen"):
+        config.loop.interval_seconds = 5  # type: ignore[misc]
+
+
+toml_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
+sections = st.sampled_from(["loop", "web", "discovery", "assess", "act", "bogus"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(sections, st.dictionaries(st.text(max_size=24), toml_values, max_size=4)))
+def test_arbitrary_input_is_either_a_config_or_one_config_error(data):
+    try:
+        parse_config(data)
+    except ConfigError as exc:
+        assert exc.problems
+        assert all(": " in problem for problem in exc.problems)

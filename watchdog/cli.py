@@ -1,0 +1,191 @@
+"""Command line: thin typer commands that parse, call the core and print.
+
+Exit codes: 0 fine; 1 a probe or check found a problem or the demo missed; 2 usage;
+78 configuration error (systemd's RestartPreventExitStatus=78 stops a crash loop on it);
+``check`` follows the Nagios plug-in convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from prometheus_client import CollectorRegistry
+
+from watchdog import __version__
+from watchdog.config import Config, load_config
+from watchdog.daemon import Watchdog
+from watchdog.demo import run_demo, summary
+from watchdog.errors import ConfigError
+from watchdog.export import Health, SnapshotCollector, serve
+from watchdog.model import Endpoint, Outcome, parse_endpoint
+from watchdog.probes.tcp import probe_banners
+from watchdog.report import UNKNOWN, as_json, check_result
+
+EX_CONFIG = 78
+
+app = typer.Typer(
+    name="osd-watchdog",
+    help="Catch Ceph OSDs whose client accept path is dead while the monitors keep them up.",
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (default: built-in defaults)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+log = logging.getLogger("watchdog")
+
+
+def _load(path: Path | None, exit_code: int = EX_CONFIG) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(exit_code) from None
+
+
+@app.callback()
+def _setup(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Configure logging once, for every command."""
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+    # journald stamps every line itself; elsewhere a timestamp helps.
+    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
+    logging.basicConfig(level=level, format=f"{stamp}%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Run the watchdog: probe every interval and serve /metrics and /healthz."""
+    settings = _load(config)
+    watchdog = Watchdog(settings, config)
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(watchdog.latest))
+    health = Health(watchdog.latest, settings.stall_after_seconds)
+    try:
+        server = serve(registry, health, settings.web.host_port)
+    except OSError as exc:
+        typer.echo(f"cannot listen on {settings.web.listen_address}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    signal.signal(signal.SIGTERM, lambda *_: watchdog.stop())
+    signal.signal(signal.SIGINT, lambda *_: watchdog.stop())
+    signal.signal(signal.SIGHUP, lambda *_: watchdog.request_reload())
+    log.info("ceph-osd-watchdog %s serving on http://%s/metrics", __version__, settings.web.listen_address)
+    try:
+        watchdog.run()
+    finally:
+        server.shutdown()
+        server.server_close()
+    log.info("stopped")
+
+
+@app.command()
+def check(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """Judge every OSD once and exit like a Nagios plug-in (0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN)."""
+    settings = _load(config, exit_code=UNKNOWN)
+    watchdog = Watchdog(settings, config)
+    # The state machine needs a few samples to reach a verdict: as many as its thresholds.
+    cycles = 1 + max(settings.assess.zombie_after_failures, settings.assess.recover_after_successes)
+    for index in range(cycles):
+        snapshot = watchdog.cycle()
+        if index < cycles - 1:
+            watchdog.stop_event.wait(settings.loop.interval_seconds)
+    names = ", ".join(settings.discovery.process_names)
+    code, line = check_result(
+        snapshot, f"no OSDs found on this host (no process named {names}, no static targets)"
+    )
+    typer.echo(json.dumps(as_json(snapshot), indent=2) if json_output else line)
+    raise typer.Exit(code)
+
+
+@app.command()
+def discover(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """List the OSDs found on this host and every listener they should accept on."""
+    watchdog = Watchdog(_load(config), config)
+    targets, _ = watchdog.discover_once()
+    rows: list[dict[str, Any]] = [
+        {
+            "ceph_daemon": t.daemon,
+            "cluster": t.cluster,
+            "pid": t.incarnation.pid if t.incarnation else None,
+            "problem": t.blind_reason,
+            "listeners": [
+                {"address": li.endpoint.address, "role": li.endpoint.role.value, "present": li.present}
+                for li in t.listeners
+            ],
+        }
+        for t in targets
+    ]
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no OSDs found on this host")
+    for row in rows:
+        typer.echo(f"{row['ceph_daemon']} (cluster {row['cluster']}, pid {row['pid']}) {row['problem']}")
+        for li in row["listeners"]:
+            typer.echo(f"  {li['role']:<9} {li['address']}{'' if li['present'] else ' (gone)'}")
+
+
+@app.command()
+def probe(
+    addresses: Annotated[list[str], typer.Argument(help="[v1:|v2:]HOST:PORT, IPv6 in brackets.")],
+    timeout: Annotated[float, typer.Option(min=0.01, max=60, help="Seconds per probe.")] = 1.0,
+    json_output: JsonOption = False,
+) -> None:
+    """Probe addresses once each and show what they sent (exit 1 if any failed)."""
+    endpoints: list[Endpoint] = []
+    for text in addresses:
+        try:
+            endpoints.append(parse_endpoint(text))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="ADDRESSES") from None
+    results = probe_banners(endpoints, timeout)
+    for result in results:
+        if json_output:
+            fields = {"address": result.endpoint.address, "outcome": result.outcome.value}
+            fields |= {"connect_seconds": result.connect_seconds, "banner_seconds": result.banner_seconds}
+            typer.echo(json.dumps(fields | {"detail": result.detail}))
+        else:
+            took = f"{result.duration_seconds * 1000:.1f}ms"
+            typer.echo(f"{result.endpoint.address} {result.outcome.value} {took} {result.detail}".rstrip())
+    raise typer.Exit(0 if all(r.outcome is Outcome.OK for r in results) else 1)
+
+
+@app.command("check-config")
+def check_config(
+    path: Annotated[Path, typer.Argument(help="TOML config file to validate.")],
+) -> None:
+    """Validate a config file: exit 0 if valid, 78 with every problem listed."""
+    _load(path)
+    typer.echo(f"{path}: ok")
+
+
+@app.command()
+def demo(
+    osds: Annotated[int, typer.Option(min=3, max=16, help="Simulated OSDs to start.")] = 3,
+    listen: Annotated[str, typer.Option(help="Where to serve /metrics.")] = "127.0.0.1:0",
+) -> None:
+    """Simulate OSDs, break one the classic way (fd exhaustion) and watch it get caught."""
+    result = run_demo(osds, listen, lambda text: typer.echo(text, nl=False), live=sys.stdout.isatty())
+    typer.echo(summary(result))
+    raise typer.Exit(0 if result.detection_seconds is not None else 1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
