@@ -57,11 +57,14 @@ def gather(observation: Observation) -> Evidence:
         b.outcome is Outcome.OK for b in others if b.endpoint.role in HEARTBEAT_ROLES
     )
     connections = observation.heartbeat_connections
+    # Counted peer connections are the real evidence; a heartbeat listener that still answers
+    # stands in only where they cannot be counted (static targets on other hosts).
+    alive = heartbeat_ok if connections is None else connections > 0
     return Evidence(
         client=client,
         failing=tuple(b for b in usable if b.outcome.is_failure),
         blind=not usable,
-        heartbeats_alive=heartbeat_ok or (connections is not None and connections > 0),
+        heartbeats_alive=alive,
     )
 
 

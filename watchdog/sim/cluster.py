@@ -32,6 +32,7 @@ class SimProcess:
     replies: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
     events: list[dict[str, Any]] = field(default_factory=list)
     changed: threading.Condition = field(default_factory=threading.Condition)
+    reader: threading.Thread | None = None
 
     @property
     def pid(self) -> int:
@@ -48,12 +49,19 @@ class SimCluster:
     """A set of simulated OSDs on one loopback address."""
 
     def __init__(
-        self, count: int = 3, *, cluster: str | None = None, nofile: int = 0, host: str = "127.0.0.1"
+        self,
+        count: int = 3,
+        *,
+        cluster: str | None = None,
+        nofile: int = 0,
+        host: str = "127.0.0.1",
+        backlog: int = 0,
     ) -> None:
         self.count = count
         self.cluster = cluster or f"sim{os.getpid()}"
         self.nofile = nofile
         self.host = host
+        self.backlog = backlog  # 0: the simulator's default (Ceph's 512)
         self.osds: dict[int, SimProcess] = {}
 
     def __enter__(self) -> Self:
@@ -79,6 +87,8 @@ class SimCluster:
         argv += ["--cluster", self.cluster, "--host", self.host]
         if self.nofile:
             argv += ["--nofile", str(self.nofile)]
+        if self.backlog:
+            argv += ["--backlog", str(self.backlog)]
         proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
         )
@@ -90,20 +100,22 @@ class SimCluster:
             proc.wait()
             raise SimulatorError(f"simulated osd.{osd_id} did not start (said {line!r})")
         sim = SimProcess(osd_id, proc, ready)
-        threading.Thread(target=self._read, args=(sim,), daemon=True).start()
+        sim.reader = threading.Thread(target=self._read, args=(sim,), daemon=True)
+        sim.reader.start()
         return sim
 
     @staticmethod
     def _read(sim: SimProcess) -> None:
         assert sim.proc.stdout is not None  # noqa: S101
-        for line in sim.proc.stdout:
-            message = json.loads(line)
-            if "reply" in message:
-                sim.replies.put(message)
-            else:
-                with sim.changed:
-                    sim.events.append(message)
-                    sim.changed.notify_all()
+        with sim.proc.stdout:  # the reader owns stdout and closes it at EOF
+            for line in sim.proc.stdout:
+                message = json.loads(line)
+                if "reply" in message:
+                    sim.replies.put(message)
+                else:
+                    with sim.changed:
+                        sim.events.append(message)
+                        sim.changed.notify_all()
 
     def _peer(self, osd_id: int) -> None:
         others = [o for i, o in self.osds.items() if i != osd_id]
@@ -143,7 +155,7 @@ class SimCluster:
         """SIGKILL one OSD (a crash) and reap it."""
         sim = self.osds[osd_id]
         sim.proc.kill()
-        sim.proc.wait(timeout=REPLY_TIMEOUT)
+        _reap(sim)
 
     def restart(self, osd_id: int) -> SimProcess:
         """Start a new incarnation of an OSD and re-wire the heartbeats both ways."""
@@ -159,18 +171,24 @@ class SimCluster:
         return new
 
     def close(self) -> None:
-        """End every child we started (by its pid) and reap it."""
+        """End every child we started (by its pid) and reap it: EOF on stdin asks it to exit."""
         for sim in self.osds.values():
-            if sim.proc.poll() is None:
-                if sim.proc.stdin is not None:
-                    sim.proc.stdin.close()
-                try:
-                    sim.proc.wait(timeout=2)
-                except subprocess.TimeoutExpired:
-                    sim.proc.kill()
-                    sim.proc.wait()
-            if sim.proc.stdout is not None:
-                sim.proc.stdout.close()
+            _reap(sim)
+
+
+def _reap(sim: SimProcess) -> None:
+    if sim.proc.stdin is not None and not sim.proc.stdin.closed:
+        try:
+            sim.proc.stdin.close()
+        except BrokenPipeError:  # it is already gone
+            pass
+    try:
+        sim.proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        sim.proc.kill()
+        sim.proc.wait()
+    if sim.reader is not None:
+        sim.reader.join(timeout=REPLY_TIMEOUT)
 
 
 def _readline(proc: subprocess.Popen[str], timeout: float) -> str:

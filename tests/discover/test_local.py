@@ -1,0 +1,86 @@
+"""Local discovery against real (simulated) OSD processes."""
+
+import pytest
+
+from tests.conftest import cycle_until, fast_config
+from watchdog.daemon import Watchdog
+from watchdog.discover.local import find_osd_processes, parse_osd_cmdline
+from watchdog.model import Msgr, Outcome, Role
+from watchdog.probes.sockdiag import dump_listeners
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "expected"),
+    [
+        (["/usr/bin/ceph-osd", "-f", "--cluster", "ceph", "--id", "3", "--setuser", "ceph"], ("osd.3", "ceph")),
+        (["ceph-osd", "-i", "12"], ("osd.12", "ceph")),
+        (["ceph-osd", "--id=7", "--cluster=backup"], ("osd.7", "backup")),
+        (["ceph-osd", "-n", "osd.5"], ("osd.5", "ceph")),
+        (["ceph-osd", "--mkfs"], None),
+        (["ceph-osd", "-i", "admin"], None),
+    ],
+)
+def test_osd_id_and_cluster_come_from_the_command_line(cmdline, expected):
+    assert parse_osd_cmdline(cmdline) == expected
+
+
+def test_simulated_osds_are_found_with_their_incarnation(sim):
+    found = find_osd_processes(["ceph-osd"], [sim.cluster])
+    assert [(o.daemon, o.incarnation.pid) for o in found] == [
+        (f"osd.{i}", sim.osds[i].pid) for i in range(3)
+    ]
+    assert all(o.cluster == sim.cluster for o in found)
+
+
+def test_processes_with_other_names_or_clusters_are_ignored(sim):
+    assert find_osd_processes(["ceph-osdx"], [sim.cluster]) == []
+    assert find_osd_processes(["ceph-osd"], ["no-such-cluster"]) == []
+
+
+def test_all_eight_listeners_are_found_with_roles_from_the_bind_order(sim):
+    watchdog = Watchdog(fast_config(sim.cluster))
+    targets, _ = watchdog.discover_once()
+    target = targets[0]
+    ports = sim.osds[0].ready["ports"]
+    labelled = [(e.role, e.msgr, e.port) for e in target.endpoints]
+    assert labelled == [
+        (role, msgr, ports[role][index])
+        for role in (Role.PUBLIC, Role.CLUSTER, Role.HB_FRONT, Role.HB_BACK)
+        for index, msgr in enumerate((Msgr.V2, Msgr.V1))
+    ]
+
+
+def test_a_listener_closed_while_the_process_lives_is_remembered_and_refused(sim):
+    watchdog = Watchdog(fast_config(sim.cluster))
+    watchdog.discover_once()
+    sim.command(1, "give_up", "close")
+    sim.command(1, "exhaust")
+    public_v2 = sim.osds[1].ready["ports"]["public"][0]
+
+    def public_closed(snapshot):
+        report = snapshot.osds[1]
+        gone = [li for li in report.observation.target.listeners if not li.present]
+        return any(li.endpoint.port == public_v2 for li in gone)
+
+    snapshot = cycle_until(watchdog, public_closed)
+    results = {b.endpoint.port: b.outcome for b in snapshot.osds[1].observation.banners}
+    assert results[public_v2] is Outcome.REFUSED
+    assert public_v2 not in {s.port for s in dump_listeners()}
+
+
+def test_a_healed_messenger_rebinding_its_ports_replaces_the_old_listeners(sim):
+    watchdog = Watchdog(fast_config(sim.cluster))
+    sim.command(1, "give_up", "close")
+    sim.command(1, "exhaust")
+    cycle_until(watchdog, lambda s: any(not li.present for li in s.osds[1].observation.target.listeners))
+    sim.command(1, "heal")
+    snapshot = cycle_until(
+        watchdog,
+        lambda s: all(li.present for li in s.osds[1].observation.target.listeners)
+        and all(b.outcome is Outcome.OK for b in s.osds[1].observation.banners),
+    )
+    endpoints = snapshot.osds[1].observation.target.endpoints
+    assert len(endpoints) == 8
+    assert [e.role for e in endpoints].count(Role.PUBLIC) == 2

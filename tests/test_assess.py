@@ -1,0 +1,201 @@
+"""The pure state machine: tables for each rule, Hypothesis for the hysteresis properties."""
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from watchdog.assess import step
+from watchdog.config import AssessConfig
+from watchdog.model import (
+    BannerResult,
+    Endpoint,
+    FdOutcome,
+    FdSample,
+    Incarnation,
+    Listener,
+    Msgr,
+    Observation,
+    Outcome,
+    Role,
+    State,
+    Target,
+)
+
+POLICY = AssessConfig(startup_grace_seconds=0)
+ME = Incarnation(pid=100, create_time=1.0)
+PUBLIC = [Endpoint("127.0.0.1", 6800, Msgr.V2, Role.PUBLIC), Endpoint("127.0.0.1", 6801, Msgr.V1, Role.PUBLIC)]
+HB = [Endpoint("127.0.0.1", 6804, Msgr.V2, Role.HB_FRONT)]
+TARGET = Target("osd.3", "ceph", ME, tuple(Listener(e, i) for i, e in enumerate(PUBLIC + HB)))
+HEALTHY_FDS = FdSample(FdOutcome.OK, open_fds=100, limit=1000)
+
+
+def observe(
+    public: Outcome = Outcome.OK,
+    *,
+    beats: int | None = 4,
+    fds: FdSample = HEALTHY_FDS,
+    alive: bool = True,
+    target: Target = TARGET,
+) -> Observation:
+    banners = [BannerResult(e, public, 0.001) for e in PUBLIC] + [BannerResult(e, Outcome.OK, 0.001) for e in HB]
+    return Observation(target, alive, tuple(banners), fds, heartbeat_connections=beats)
+
+
+def run(observations, policy=POLICY, start=0.0):
+    """Feed observations one per second; return the states after each and the transitions."""
+    status, states, transitions = None, [], []
+    for i, obs in enumerate(observations):
+        status, transition = step(status, obs, policy, start + i)
+        states.append(status.state)
+        if transition:
+            transitions.append(transition)
+    return states, transitions
+
+
+def test_a_new_process_starts_then_turns_healthy():
+    states, transitions = run([observe(), observe()])
+    assert states == [State.STARTING, State.HEALTHY]
+    assert [(t.old, t.new) for t in transitions] == [(None, State.STARTING), (State.STARTING, State.HEALTHY)]
+
+
+def test_a_dead_client_path_with_flowing_heartbeats_is_suspect_then_zombie():
+    states, transitions = run([observe(), observe(), observe(Outcome.REFUSED), observe(Outcome.REFUSED)])
+    assert states == [State.STARTING, State.HEALTHY, State.SUSPECT, State.ZOMBIE]
+    assert transitions[-1].cause == (
+        "client accept path dead for 2 cycle(s): public v2:127.0.0.1:6800 refused, "
+        "public v1:127.0.0.1:6801 refused; the process lives and its heartbeats still flow"
+    )
+
+
+@pytest.mark.parametrize("outcome", [o for o in Outcome if o.is_failure])
+def test_every_failing_outcome_counts_against_the_client_path(outcome):
+    states, _ = run([observe(), observe(), observe(outcome), observe(outcome)])
+    assert states[-1] is State.ZOMBIE
+
+
+def test_without_heartbeats_a_dead_osd_stays_suspect_not_zombie():
+    states, transitions = run([observe(), observe()] + [observe(Outcome.TIMEOUT, beats=0)] * 4)
+    assert states[-1] is State.SUSPECT
+    assert transitions[-1].cause.endswith("no heartbeat connections either (the monitors should mark it down)")
+
+
+def test_a_single_failed_sample_is_suspect_and_recovers_without_zombie():
+    states, _ = run([observe(), observe(), observe(Outcome.NO_BANNER), observe(), observe()])
+    assert states == [State.STARTING, State.HEALTHY, State.SUSPECT, State.SUSPECT, State.HEALTHY]
+
+
+def test_our_own_errors_never_move_an_osd_towards_zombie():
+    states, transitions = run([observe(), observe()] + [observe(Outcome.LOCAL_ERROR)] * 5)
+    assert State.ZOMBIE not in states and State.SUSPECT not in states
+    assert states[-1] is State.UNOBSERVABLE
+    assert transitions[-1].cause.startswith("watchdog's own probes failed")
+
+
+def test_access_denied_is_unobservable_never_healthy():
+    denied = FdSample(FdOutcome.ACCESS_DENIED, detail="access denied: [Errno 13] Permission denied")
+    states, transitions = run([observe(fds=denied)] * 4)
+    assert states[-1] is State.UNOBSERVABLE
+    assert State.HEALTHY not in states
+    assert transitions[-1].cause == "access denied: [Errno 13] Permission denied"
+
+
+def test_a_process_that_exits_is_down_and_a_new_one_starts_over():
+    other = replace(TARGET, incarnation=Incarnation(pid=200, create_time=9.0))
+    states, transitions = run([observe(), observe(), observe(alive=False), observe(target=other), observe(target=other)])
+    assert states == [State.STARTING, State.HEALTHY, State.DOWN, State.STARTING, State.HEALTHY]
+    assert transitions[2].cause == "process exited"
+
+
+def test_a_crash_near_the_fd_limit_is_blamed_on_fd_exhaustion():
+    full = FdSample(FdOutcome.OK, open_fds=255, limit=256)
+    _, transitions = run([observe(), observe(fds=full), observe(alive=False)])
+    assert transitions[-1].new is State.DOWN
+    assert transitions[-1].cause == "process exited with fds at 100% of its limit (likely fd exhaustion)"
+
+
+def test_fd_pressure_is_raised_at_the_ratio_and_cleared_below_the_clear_ratio():
+    def fds(n):
+        return FdSample(FdOutcome.OK, open_fds=n, limit=1000)
+
+    states, _ = run([observe(fds=fds(100)), observe(fds=fds(800)), observe(fds=fds(780)), observe(fds=fds(700))])
+    assert states == [State.STARTING, State.FD_PRESSURE, State.FD_PRESSURE, State.HEALTHY]
+
+
+def test_a_growth_that_reaches_the_limit_soon_is_fd_pressure_below_the_ratio():
+    soon = FdSample(FdOutcome.OK, open_fds=600, limit=1000, seconds_to_exhaustion=40)
+    states, transitions = run([observe(), observe(fds=soon)])
+    assert states[-1] is State.FD_PRESSURE
+    assert transitions[-1].cause == "600/1000 fds open (60%), limit reached in ~40s at the current rate"
+
+
+def test_startup_grace_holds_judgment_on_a_process_still_binding():
+    policy = AssessConfig(startup_grace_seconds=10)
+    states, _ = run([observe(Outcome.REFUSED)] * 5 + [observe()], policy)
+    assert states == [State.STARTING] * 5 + [State.HEALTHY]
+
+
+def test_roles_unknown_means_every_listener_is_on_the_client_path():
+    endpoint = Endpoint("127.0.0.1", 7000)
+    target = Target("osd.9", incarnation=ME, listeners=(Listener(endpoint, 1),))
+    obs = Observation(target, True, (BannerResult(endpoint, Outcome.REFUSED, 0.0),), HEALTHY_FDS, heartbeat_connections=2)
+    healthy = Observation(target, True, (BannerResult(endpoint, Outcome.OK, 0.0),), HEALTHY_FDS)
+    states, _ = run([healthy, healthy, obs, obs])
+    assert states[-1] is State.ZOMBIE
+
+
+# --- properties -------------------------------------------------------------------------------
+
+samples = st.lists(st.sampled_from([Outcome.OK, Outcome.REFUSED, Outcome.NO_BANNER, Outcome.LOCAL_ERROR]), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(samples)
+def test_flapping_below_the_threshold_never_makes_a_zombie(outcomes):
+    """No two failures in a row (local errors break nothing) means never zombie."""
+    flapping, previous = [], Outcome.OK
+    for outcome in outcomes:
+        if outcome.is_failure and previous.is_failure:
+            outcome = Outcome.OK
+        flapping.append(outcome)
+        if outcome is not Outcome.LOCAL_ERROR:
+            previous = outcome
+    states, _ = run([observe(), observe()] + [observe(o) for o in flapping])
+    assert State.ZOMBIE not in states
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=2, max_value=50), st.integers(min_value=0, max_value=20))
+def test_a_sustained_failure_makes_exactly_one_zombie_transition(failures, healthy_before):
+    _, transitions = run([observe()] * (healthy_before + 1) + [observe(Outcome.REFUSED)] * failures)
+    assert sum(1 for t in transitions if t.new is State.ZOMBIE) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(list(Outcome)), st.sampled_from([None, 0, 3]), st.booleans()), max_size=40))
+def test_transitions_always_change_state_and_chain(events):
+    observations = [observe(o, beats=b, alive=a) for o, b, a in events]
+    states, transitions = run(observations)
+    for transition in transitions:
+        assert transition.old is not transition.new
+    for earlier, later in zip(transitions, transitions[1:]):
+        assert later.old is earlier.new
+
+
+def test_every_state_is_reachable_and_can_be_left():
+    """One scripted life that visits every state and leaves each one."""
+    denied = FdSample(FdOutcome.ACCESS_DENIED, detail="denied")
+    pressure = FdSample(FdOutcome.OK, open_fds=900, limit=1000)
+    other = replace(TARGET, incarnation=Incarnation(pid=300, create_time=5.0))
+    script = (
+        [observe(), observe(), observe(fds=pressure), observe()]
+        + [observe(Outcome.REFUSED)] * 2 + [observe()] * 2
+        + [observe(fds=denied)] * 2 + [observe()] * 2
+        + [observe(alive=False), observe(target=other), observe(target=other)]
+    )
+    _, transitions = run(script)
+    entered = {t.new for t in transitions}
+    left = {t.old for t in transitions if t.old is not None}
+    assert entered == set(State)
+    assert left == set(State)
