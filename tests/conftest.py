@@ -6,14 +6,18 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from watchdog.config import Config, parse_config
-from watchdog.daemon import Watchdog
-from watchdog.model import Snapshot
 from watchdog.sim.cluster import SimCluster
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from watchdog.daemon import Watchdog
+    from watchdog.model import Snapshot
 
 IN_CI = os.environ.get("CI") == "true"
 

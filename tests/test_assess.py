@@ -1,5 +1,6 @@
 """The pure state machine: tables for each rule, Hypothesis for the hysteresis properties."""
 
+import itertools
 from dataclasses import replace
 
 import pytest
@@ -25,7 +26,10 @@ from watchdog.model import (
 
 POLICY = AssessConfig(startup_grace_seconds=0)
 ME = Incarnation(pid=100, create_time=1.0)
-PUBLIC = [Endpoint("127.0.0.1", 6800, Msgr.V2, Role.PUBLIC), Endpoint("127.0.0.1", 6801, Msgr.V1, Role.PUBLIC)]
+PUBLIC = [
+    Endpoint("127.0.0.1", 6800, Msgr.V2, Role.PUBLIC),
+    Endpoint("127.0.0.1", 6801, Msgr.V1, Role.PUBLIC),
+]
 HB = [Endpoint("127.0.0.1", 6804, Msgr.V2, Role.HB_FRONT)]
 TARGET = Target("osd.3", "ceph", ME, tuple(Listener(e, i) for i, e in enumerate(PUBLIC + HB)))
 HEALTHY_FDS = FdSample(FdOutcome.OK, open_fds=100, limit=1000)
@@ -39,7 +43,9 @@ def observe(
     alive: bool = True,
     target: Target = TARGET,
 ) -> Observation:
-    banners = [BannerResult(e, public, 0.001) for e in PUBLIC] + [BannerResult(e, Outcome.OK, 0.001) for e in HB]
+    banners = [BannerResult(e, public, 0.001) for e in PUBLIC] + [
+        BannerResult(e, Outcome.OK, 0.001) for e in HB
+    ]
     return Observation(target, alive, tuple(banners), fds, heartbeat_connections=beats)
 
 
@@ -57,11 +63,16 @@ def run(observations, policy=POLICY, start=0.0):
 def test_a_new_process_starts_then_turns_healthy():
     states, transitions = run([observe(), observe()])
     assert states == [State.STARTING, State.HEALTHY]
-    assert [(t.old, t.new) for t in transitions] == [(None, State.STARTING), (State.STARTING, State.HEALTHY)]
+    assert [(t.old, t.new) for t in transitions] == [
+        (None, State.STARTING),
+        (State.STARTING, State.HEALTHY),
+    ]
 
 
 def test_a_dead_client_path_with_flowing_heartbeats_is_suspect_then_zombie():
-    states, transitions = run([observe(), observe(), observe(Outcome.REFUSED), observe(Outcome.REFUSED)])
+    states, transitions = run(
+        [observe(), observe(), observe(Outcome.REFUSED), observe(Outcome.REFUSED)]
+    )
     assert states == [State.STARTING, State.HEALTHY, State.SUSPECT, State.ZOMBIE]
     assert transitions[-1].cause == (
         "client accept path dead for 2 cycle(s): public v2:127.0.0.1:6800 refused, "
@@ -78,7 +89,9 @@ def test_every_failing_outcome_counts_against_the_client_path(outcome):
 def test_without_heartbeats_a_dead_osd_stays_suspect_not_zombie():
     states, transitions = run([observe(), observe()] + [observe(Outcome.TIMEOUT, beats=0)] * 4)
     assert states[-1] is State.SUSPECT
-    assert transitions[-1].cause.endswith("no heartbeat connections either (the monitors should mark it down)")
+    assert transitions[-1].cause.endswith(
+        "no heartbeat connections either (the monitors should mark it down)"
+    )
 
 
 def test_a_single_failed_sample_is_suspect_and_recovers_without_zombie():
@@ -88,7 +101,8 @@ def test_a_single_failed_sample_is_suspect_and_recovers_without_zombie():
 
 def test_our_own_errors_never_move_an_osd_towards_zombie():
     states, transitions = run([observe(), observe()] + [observe(Outcome.LOCAL_ERROR)] * 5)
-    assert State.ZOMBIE not in states and State.SUSPECT not in states
+    assert State.ZOMBIE not in states
+    assert State.SUSPECT not in states
     assert states[-1] is State.UNOBSERVABLE
     assert transitions[-1].cause.startswith("watchdog's own probes failed")
 
@@ -103,7 +117,9 @@ def test_access_denied_is_unobservable_never_healthy():
 
 def test_a_process_that_exits_is_down_and_a_new_one_starts_over():
     other = replace(TARGET, incarnation=Incarnation(pid=200, create_time=9.0))
-    states, transitions = run([observe(), observe(), observe(alive=False), observe(target=other), observe(target=other)])
+    states, transitions = run(
+        [observe(), observe(), observe(alive=False), observe(target=other), observe(target=other)]
+    )
     assert states == [State.STARTING, State.HEALTHY, State.DOWN, State.STARTING, State.HEALTHY]
     assert transitions[2].cause == "process exited"
 
@@ -112,14 +128,19 @@ def test_a_crash_near_the_fd_limit_is_blamed_on_fd_exhaustion():
     full = FdSample(FdOutcome.OK, open_fds=255, limit=256)
     _, transitions = run([observe(), observe(fds=full), observe(alive=False)])
     assert transitions[-1].new is State.DOWN
-    assert transitions[-1].cause == "process exited with fds at 100% of its limit (likely fd exhaustion)"
+    assert (
+        transitions[-1].cause
+        == "process exited with fds at 100% of its limit (likely fd exhaustion)"
+    )
 
 
 def test_fd_pressure_is_raised_at_the_ratio_and_cleared_below_the_clear_ratio():
     def fds(n):
         return FdSample(FdOutcome.OK, open_fds=n, limit=1000)
 
-    states, _ = run([observe(fds=fds(100)), observe(fds=fds(800)), observe(fds=fds(780)), observe(fds=fds(700))])
+    states, _ = run(
+        [observe(fds=fds(100)), observe(fds=fds(800)), observe(fds=fds(780)), observe(fds=fds(700))]
+    )
     assert states == [State.STARTING, State.FD_PRESSURE, State.FD_PRESSURE, State.HEALTHY]
 
 
@@ -127,7 +148,10 @@ def test_a_growth_that_reaches_the_limit_soon_is_fd_pressure_below_the_ratio():
     soon = FdSample(FdOutcome.OK, open_fds=600, limit=1000, seconds_to_exhaustion=40)
     states, transitions = run([observe(), observe(fds=soon)])
     assert states[-1] is State.FD_PRESSURE
-    assert transitions[-1].cause == "600/1000 fds open (60%), limit reached in ~40s at the current rate"
+    assert (
+        transitions[-1].cause
+        == "600/1000 fds open (60%), limit reached in ~40s at the current rate"
+    )
 
 
 def test_startup_grace_holds_judgment_on_a_process_still_binding():
@@ -136,10 +160,33 @@ def test_startup_grace_holds_judgment_on_a_process_still_binding():
     assert states == [State.STARTING] * 5 + [State.HEALTHY]
 
 
+def test_startup_grace_counts_from_the_process_start_not_from_first_sight():
+    # A process already running for an hour when the watchdog (or a one-shot check) first sees
+    # it gets no grace: a dead accept path is judged at once.
+    policy = AssessConfig(startup_grace_seconds=30)
+    old = replace(observe(Outcome.REFUSED), process_age_seconds=3600.0)
+    states, _ = run([old] * 3, policy)
+    assert states == [State.STARTING, State.SUSPECT, State.ZOMBIE]
+
+
+def test_startup_grace_ends_when_the_process_is_old_enough():
+    policy = AssessConfig(startup_grace_seconds=30)
+    ages = [25.0, 27.0, 29.0, 31.0, 33.0]
+    observations = [replace(observe(Outcome.REFUSED), process_age_seconds=a) for a in ages]
+    states, _ = run(observations, policy)
+    assert states == [State.STARTING] * 3 + [State.SUSPECT, State.ZOMBIE]
+
+
 def test_roles_unknown_means_every_listener_is_on_the_client_path():
     endpoint = Endpoint("127.0.0.1", 7000)
     target = Target("osd.9", incarnation=ME, listeners=(Listener(endpoint, 1),))
-    obs = Observation(target, True, (BannerResult(endpoint, Outcome.REFUSED, 0.0),), HEALTHY_FDS, heartbeat_connections=2)
+    obs = Observation(
+        target,
+        True,
+        (BannerResult(endpoint, Outcome.REFUSED, 0.0),),
+        HEALTHY_FDS,
+        heartbeat_connections=2,
+    )
     healthy = Observation(target, True, (BannerResult(endpoint, Outcome.OK, 0.0),), HEALTHY_FDS)
     states, _ = run([healthy, healthy, obs, obs])
     assert states[-1] is State.ZOMBIE
@@ -147,7 +194,10 @@ def test_roles_unknown_means_every_listener_is_on_the_client_path():
 
 # --- properties -------------------------------------------------------------------------------
 
-samples = st.lists(st.sampled_from([Outcome.OK, Outcome.REFUSED, Outcome.NO_BANNER, Outcome.LOCAL_ERROR]), max_size=60)
+samples = st.lists(
+    st.sampled_from([Outcome.OK, Outcome.REFUSED, Outcome.NO_BANNER, Outcome.LOCAL_ERROR]),
+    max_size=60,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -155,9 +205,8 @@ samples = st.lists(st.sampled_from([Outcome.OK, Outcome.REFUSED, Outcome.NO_BANN
 def test_flapping_below_the_threshold_never_makes_a_zombie(outcomes):
     """No two failures in a row (local errors break nothing) means never zombie."""
     flapping, previous = [], Outcome.OK
-    for outcome in outcomes:
-        if outcome.is_failure and previous.is_failure:
-            outcome = Outcome.OK
+    for drawn in outcomes:
+        outcome = Outcome.OK if drawn.is_failure and previous.is_failure else drawn
         flapping.append(outcome)
         if outcome is not Outcome.LOCAL_ERROR:
             previous = outcome
@@ -173,13 +222,18 @@ def test_a_sustained_failure_makes_exactly_one_zombie_transition(failures, healt
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(list(Outcome)), st.sampled_from([None, 0, 3]), st.booleans()), max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(list(Outcome)), st.sampled_from([None, 0, 3]), st.booleans()),
+        max_size=40,
+    )
+)
 def test_transitions_always_change_state_and_chain(events):
     observations = [observe(o, beats=b, alive=a) for o, b, a in events]
-    states, transitions = run(observations)
+    _, transitions = run(observations)
     for transition in transitions:
         assert transition.old is not transition.new
-    for earlier, later in zip(transitions, transitions[1:]):
+    for earlier, later in itertools.pairwise(transitions):
         assert later.old is earlier.new
 
 
@@ -190,8 +244,10 @@ def test_every_state_is_reachable_and_can_be_left():
     other = replace(TARGET, incarnation=Incarnation(pid=300, create_time=5.0))
     script = (
         [observe(), observe(), observe(fds=pressure), observe()]
-        + [observe(Outcome.REFUSED)] * 2 + [observe()] * 2
-        + [observe(fds=denied)] * 2 + [observe()] * 2
+        + [observe(Outcome.REFUSED)] * 2
+        + [observe()] * 2
+        + [observe(fds=denied)] * 2
+        + [observe()] * 2
         + [observe(alive=False), observe(target=other), observe(target=other)]
     )
     _, transitions = run(script)

@@ -1,4 +1,4 @@
-"""ceph-osd-watchdog: catch Ceph OSDs whose client accept path died while the monitors keep them up."""
+"""ceph-osd-watchdog: catch Ceph OSDs whose client accept path died while they stay up."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -38,6 +38,7 @@ class Evidence:
     failing: tuple[BannerResult, ...]
     blind: bool  # no usable client-side result at all
     heartbeats_alive: bool
+    process_age_seconds: float | None
 
 
 def client_banners(observation: Observation) -> tuple[BannerResult, ...]:
@@ -65,6 +66,7 @@ def gather(observation: Observation) -> Evidence:
         failing=tuple(b for b in usable if b.outcome.is_failure),
         blind=not usable,
         heartbeats_alive=alive,
+        process_age_seconds=observation.process_age_seconds,
     )
 
 
@@ -78,7 +80,9 @@ def _fd_pressure(observation: Observation, policy: AssessConfig, current: State)
     ratio = fds.ratio
     if ratio is None:
         return ""
-    threshold = policy.fd_pressure_clear_ratio if current is State.FD_PRESSURE else policy.fd_pressure_ratio
+    threshold = (
+        policy.fd_pressure_clear_ratio if current is State.FD_PRESSURE else policy.fd_pressure_ratio
+    )
     eta = fds.seconds_to_exhaustion
     usage = f"{fds.open_fds}/{fds.limit} fds open ({ratio:.0%})"
     if ratio >= threshold:
@@ -110,7 +114,9 @@ def _move(
     return moved, Transition(daemon, status.state, new, now, cause)
 
 
-def _when_gone(prev: OsdStatus | None, daemon: str, now: float) -> tuple[OsdStatus, Transition | None]:
+def _when_gone(
+    prev: OsdStatus | None, daemon: str, now: float
+) -> tuple[OsdStatus, Transition | None]:
     ratio = prev.last_fd_ratio if prev else None
     cause = "process exited"
     if ratio is not None and ratio >= 0.9:
@@ -130,7 +136,11 @@ def step(
         return _when_gone(prev, daemon, now)
     if prev is None or prev.incarnation != target.incarnation:
         # A new process (or the first sight of one) starts over; judged from the next cycle.
-        cause = "first seen" if target.incarnation is None else f"new process pid {target.incarnation.pid}"
+        cause = (
+            "first seen"
+            if target.incarnation is None
+            else f"new process pid {target.incarnation.pid}"
+        )
         fresh = OsdStatus(State.STARTING, now, cause, incarnation=target.incarnation)
         old = None if prev is None else prev.state
         return fresh, Transition(daemon, old, State.STARTING, now, cause)
@@ -161,14 +171,23 @@ def _judge(
     return _move(status, State.HEALTHY, "every listener sends its banner", now, daemon)
 
 
+def _in_grace(status: OsdStatus, evidence: Evidence, policy: AssessConfig, now: float) -> bool:
+    age = evidence.process_age_seconds
+    if age is None:  # no process to ask (static target): count from the first sight
+        age = now - status.since
+    return age < policy.startup_grace_seconds
+
+
 def _failing(
     status: OsdStatus, evidence: Evidence, policy: AssessConfig, now: float, daemon: str
 ) -> tuple[OsdStatus, Transition | None]:
+    if status.state is State.STARTING and _in_grace(status, evidence, policy, now):
+        # Not counted: a slow start must not bank failures that fire the moment grace ends.
+        still = f"starting; client accept path not answering yet: {_describe(evidence.failing)}"
+        return replace(status, cause=still, ok_cycles=0), None
     status = replace(status, failing_cycles=status.failing_cycles + 1, ok_cycles=0)
     cycles = status.failing_cycles
     what = f"client accept path dead for {cycles} cycle(s): {_describe(evidence.failing)}"
-    if status.state is State.STARTING and now - status.since < policy.startup_grace_seconds:
-        return replace(status, cause=f"starting; {what}"), None
     if cycles >= policy.zombie_after_failures and evidence.heartbeats_alive:
         cause = f"{what}; the process lives and its heartbeats still flow"
         return _move(status, State.ZOMBIE, cause, now, daemon)

@@ -84,7 +84,11 @@ def run(config: ConfigOption = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: watchdog.stop())
     signal.signal(signal.SIGINT, lambda *_: watchdog.stop())
     signal.signal(signal.SIGHUP, lambda *_: watchdog.request_reload())
-    log.info("ceph-osd-watchdog %s serving on http://%s/metrics", __version__, settings.web.listen_address)
+    log.info(
+        "ceph-osd-watchdog %s serving on http://%s/metrics",
+        __version__,
+        settings.web.listen_address,
+    )
     try:
         watchdog.run()
     finally:
@@ -124,7 +128,11 @@ def discover(config: ConfigOption = None, json_output: JsonOption = False) -> No
             "pid": t.incarnation.pid if t.incarnation else None,
             "problem": t.blind_reason,
             "listeners": [
-                {"address": li.endpoint.address, "role": li.endpoint.role.value, "present": li.present}
+                {
+                    "address": li.endpoint.address,
+                    "role": li.endpoint.role.value,
+                    "present": li.present,
+                }
                 for li in t.listeners
             ],
         }
@@ -136,7 +144,8 @@ def discover(config: ConfigOption = None, json_output: JsonOption = False) -> No
     if not rows:
         typer.echo("no OSDs found on this host")
     for row in rows:
-        typer.echo(f"{row['ceph_daemon']} (cluster {row['cluster']}, pid {row['pid']}) {row['problem']}")
+        problem = f" {row['problem']}" if row["problem"] else ""
+        typer.echo(f"{row['ceph_daemon']} (cluster {row['cluster']}, pid {row['pid']}){problem}")
         for li in row["listeners"]:
             typer.echo(f"  {li['role']:<9} {li['address']}{'' if li['present'] else ' (gone)'}")
 
@@ -157,12 +166,19 @@ def probe(
     results = probe_banners(endpoints, timeout)
     for result in results:
         if json_output:
-            fields = {"address": result.endpoint.address, "outcome": result.outcome.value}
-            fields |= {"connect_seconds": result.connect_seconds, "banner_seconds": result.banner_seconds}
-            typer.echo(json.dumps(fields | {"detail": result.detail}))
+            fields: dict[str, str | float | None] = {
+                "address": result.endpoint.address,
+                "outcome": result.outcome.value,
+                "connect_seconds": result.connect_seconds,
+                "banner_seconds": result.banner_seconds,
+                "detail": result.detail,
+            }
+            typer.echo(json.dumps(fields))
         else:
             took = f"{result.duration_seconds * 1000:.1f}ms"
-            typer.echo(f"{result.endpoint.address} {result.outcome.value} {took} {result.detail}".rstrip())
+            typer.echo(
+                f"{result.endpoint.address} {result.outcome.value} {took} {result.detail}".rstrip()
+            )
     raise typer.Exit(0 if all(r.outcome is Outcome.OK for r in results) else 1)
 
 
@@ -181,7 +197,9 @@ def demo(
     listen: Annotated[str, typer.Option(help="Where to serve /metrics.")] = "127.0.0.1:0",
 ) -> None:
     """Simulate OSDs, break one the classic way (fd exhaustion) and watch it get caught."""
-    result = run_demo(osds, listen, lambda text: typer.echo(text, nl=False), live=sys.stdout.isatty())
+    result = run_demo(
+        osds, listen, lambda text: typer.echo(text, nl=False), live=sys.stdout.isatty()
+    )
     typer.echo(summary(result))
     raise typer.Exit(0 if result.detection_seconds is not None else 1)
 

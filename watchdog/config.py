@@ -156,7 +156,7 @@ class ActConfig(Section):
 
     @field_validator("dry_run")
     @classmethod
-    def _only_dry_run(cls, value: bool) -> bool:  # noqa: FBT001 - pydantic validator signature
+    def _only_dry_run(cls, value: bool) -> bool:
         if not value:
             raise ValueError(
                 "live actions are not available in this version; only dry_run = true "

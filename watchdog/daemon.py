@@ -156,6 +156,7 @@ class Watchdog:
         banners, banner_run = run_probe(self.banner, targets, timeout)
         fds, fd_run = run_probe(self.fds, targets, timeout)
         self.fds.forget_except({t.incarnation for t in targets if t.incarnation})
+        wall = time.time()  # create_time is wall-clock, so the age must be too
         observations = [
             Observation(
                 target=t,
@@ -163,6 +164,7 @@ class Watchdog:
                 banners=banners.get(t.daemon, ()),
                 fds=fds.get(t.daemon, FdSample(FdOutcome.NOT_LOCAL)),
                 listens=listens.get(t.daemon, ()),
+                process_age_seconds=_age(t, wall),
             )
             for t in targets
         ]
@@ -184,7 +186,9 @@ class Watchdog:
         for obs in observations:
             daemon = obs.target.daemon
             memory = self._memory.get(daemon)
-            status, transition = step(memory.status if memory else None, obs, self.config.assess, now)
+            status, transition = step(
+                memory.status if memory else None, obs, self.config.assess, now
+            )
             if memory is None:
                 memory = self._memory[daemon] = _Memory(obs, status)
             memory.status = status
@@ -212,6 +216,12 @@ class Watchdog:
             transitions=dict(memory.transitions),
             restarts=memory.restarts,
         )
+
+
+def _age(target: Target, wall: float) -> float | None:
+    if target.incarnation is None:
+        return None
+    return max(0.0, wall - target.incarnation.create_time)
 
 
 def _client_failing(observation: Observation) -> bool:

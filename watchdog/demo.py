@@ -1,6 +1,8 @@
-"""The self-contained demo: simulated OSDs, the watchdog watching them, one OSD driven into the
-original failure (an fd leak until accept() fails with EMFILE and the accept loop gives up,
-while its heartbeat connections keep flowing), and the detection timed from the fault.
+"""The self-contained demo: a zombie OSD made, caught and timed, with no Ceph around.
+
+Simulated OSDs, the watchdog watching them, one OSD driven into the original failure (an fd
+leak until accept() fails with EMFILE and the accept loop gives up, while its heartbeat
+connections keep flowing), and the detection timed from the fault.
 """
 
 from __future__ import annotations
@@ -50,9 +52,7 @@ class DemoResult:
         return self.detected_at - self.gave_up_at
 
 
-def run_demo(
-    osds: int, listen: str, say: Callable[[str], None], *, live: bool
-) -> DemoResult:
+def run_demo(osds: int, listen: str, say: Callable[[str], None], *, live: bool) -> DemoResult:
     """Run the whole demo; always stops every process it started."""
     with SimCluster(osds, nofile=SIM_NOFILE) as sim:
         config = parse_config(
@@ -61,9 +61,11 @@ def run_demo(
         watchdog = Watchdog(config)
         registry = CollectorRegistry()
         registry.register(SnapshotCollector(watchdog.latest))
-        server = serve(registry, Health(watchdog.latest, config.stall_after_seconds), config.web.host_port)
+        server = serve(
+            registry, Health(watchdog.latest, config.stall_after_seconds), config.web.host_port
+        )
         host, port = server.server_address[:2]
-        url = f"http://{host}:{port}/metrics"
+        url = f"http://{host!s}:{port}/metrics"
         zombie = threading.Event()
         detected: list[float] = []
 
@@ -75,12 +77,18 @@ def run_demo(
                     zombie.set()
 
         loop = threading.Thread(target=watchdog.run, args=(show,), name="watchdog", daemon=True)
-        say(f"{osds} simulated OSDs (cluster {sim.cluster!r}, fd limit {SIM_NOFILE}); metrics on {url}\n")
+        say(
+            f"{osds} simulated OSDs (cluster {sim.cluster!r}, fd limit {SIM_NOFILE}); "
+            f"metrics on {url}\n"
+        )
         try:
             loop.start()
             time.sleep(HEALTHY_WARMUP)  # the demo's own pacing: let people see a healthy table
             victim = osds // 2
-            say(f">>> osd.{victim}: leaking {LEAK_PER_SECOND} fds/s until accept() fails with EMFILE\n")
+            say(
+                f">>> osd.{victim}: leaking {LEAK_PER_SECOND} fds/s "
+                "until accept() fails with EMFILE\n"
+            )
             sim.command(victim, "leak", str(LEAK_PER_SECOND))
             zombie.wait(DETECT_DEADLINE)
             gave_up = _gave_up_at(sim, victim)
@@ -104,7 +112,9 @@ def _gave_up_at(sim: SimCluster, victim: int) -> float | None:
 def summary(result: DemoResult) -> str:
     """The closing lines of the demo."""
     if result.detection_seconds is None:
-        return f"NOT DETECTED: {result.victim} did not become a zombie within {DETECT_DEADLINE:.0f}s"
+        return (
+            f"NOT DETECTED: {result.victim} did not become a zombie within {DETECT_DEADLINE:.0f}s"
+        )
     clock = time.strftime("%H:%M:%S", time.localtime(result.detected_at))
     action = describe_remediation(result.victim, "ceph-osd@{id}")
     return (

@@ -24,8 +24,8 @@ from watchdog.model import Outcome, Snapshot, State
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from prometheus_client.registry import CollectorRegistry
     from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import CollectorRegistry
 
     from watchdog.model import Endpoint
 
@@ -46,13 +46,19 @@ def _endpoint_labels(daemon: str, endpoint: Endpoint) -> list[str]:
 class SnapshotCollector:
     """Yields metric families from whatever snapshot ``latest()`` returns."""
 
-    def __init__(self, latest: Callable[[], Snapshot | None]) -> None:
+    def __init__(
+        self, latest: Callable[[], Snapshot | None], build: dict[str, str] | None = None
+    ) -> None:
         self.latest = latest
+        self.build = build or {
+            "version": __version__,
+            "python_version": platform.python_version(),
+        }
 
     def collect(self) -> Iterator[Metric]:
         """Called by the registry on each scrape."""
         build = InfoMetricFamily(f"{PREFIX}_build", "Version of the watchdog.")
-        build.add_metric([], {"version": __version__, "python_version": platform.python_version()})
+        build.add_metric([], self.build)
         yield build
         snapshot = self.latest()
         if snapshot is None:
@@ -104,7 +110,9 @@ class SnapshotCollector:
             f"{PREFIX}_osd_transitions", "Transitions into each state.", labels=list(labels)
         )
         restarts = CounterMetricFamily(
-            f"{PREFIX}_osd_restarts", "New OSD processes seen after the first.", labels=["ceph_daemon"]
+            f"{PREFIX}_osd_restarts",
+            "New OSD processes seen after the first.",
+            labels=["ceph_daemon"],
         )
         for report in snapshot.osds:
             daemon, status = report.observation.target.daemon, report.status
@@ -122,7 +130,9 @@ class SnapshotCollector:
             "probe_outcome", "1 for the outcome of the last probe.", (*ENDPOINT_LABELS, "outcome")
         )
         duration = _gauge("probe_duration_seconds", "Duration of the last probe.", ENDPOINT_LABELS)
-        connect = _gauge("probe_connect_seconds", "TCP connect time of the last probe.", ENDPOINT_LABELS)
+        connect = _gauge(
+            "probe_connect_seconds", "TCP connect time of the last probe.", ENDPOINT_LABELS
+        )
         banner = _gauge(
             "probe_banner_seconds", "Time from connect start to banner.", ENDPOINT_LABELS
         )
@@ -158,7 +168,9 @@ class SnapshotCollector:
         heartbeats = _gauge(
             "osd_heartbeat_connections", "Accepted peer connections on heartbeat listeners.", one
         )
-        queue = _gauge("listen_queue_length", "Connections waiting in the accept queue.", ENDPOINT_LABELS)
+        queue = _gauge(
+            "listen_queue_length", "Connections waiting in the accept queue.", ENDPOINT_LABELS
+        )
         backlog = _gauge("listen_backlog", "Accept queue limit of the listener.", ENDPOINT_LABELS)
         for report in snapshot.osds:
             obs = report.observation
@@ -195,7 +207,10 @@ class Health:
         last = snapshot.taken_at if snapshot else self.started
         age = now - last
         if age > self.stall_after:
-            return False, f"stalled: last cycle ended {age:.1f}s ago (limit {self.stall_after:.1f}s)"
+            return (
+                False,
+                f"stalled: last cycle ended {age:.1f}s ago (limit {self.stall_after:.1f}s)",
+            )
         return True, f"ok: last cycle ended {age:.1f}s ago"
 
 
@@ -226,14 +241,14 @@ def serve(
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-            log.debug("http: " + format, *args)
+            log.debug("http: %s", format % args)
 
     server_class = type(
         "MetricsServer",
         (ThreadingHTTPServer,),
         {"address_family": _family(address[0]), "daemon_threads": True},
     )
-    server = server_class(address, Handler)
+    server: ThreadingHTTPServer = server_class(address, Handler)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class Outcome(StrEnum):
@@ -196,6 +199,9 @@ class Observation:
     fds: FdSample = FdSample(FdOutcome.NOT_LOCAL)
     listens: tuple[ListenSample, ...] = ()
     heartbeat_connections: int | None = None  # established peers on heartbeat listeners
+    # Seconds since the process started (None for static targets): the startup grace counts
+    # from the OSD's own start, so a watchdog that starts late never excuses an old zombie.
+    process_age_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

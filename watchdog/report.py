@@ -35,7 +35,9 @@ def check_result(snapshot: Snapshot, nothing_found: str) -> tuple[int, str]:
     if code == OK:
         text = f"{len(snapshot.osds)} OSD(s) healthy"
     else:
-        text = "; ".join(f"{r.status.state.value.upper()} {_name(r)}: {r.status.cause}" for r in worst)
+        text = "; ".join(
+            f"{r.status.state.value.upper()} {_name(r)}: {r.status.cause}" for r in worst
+        )
     counts = {s: sum(1 for r in snapshot.osds if r.status.state is s) for s in State}
     perf = " ".join(f"{s.value}={n}" for s, n in counts.items())
     ratios = " ".join(
@@ -64,7 +66,9 @@ def as_json(snapshot: Snapshot) -> dict[str, Any]:
                 "pid": r.observation.target.incarnation.pid
                 if r.observation.target.incarnation
                 else None,
-                "open_fds": r.observation.fds.open_fds if r.observation.fds.ratio is not None else None,
+                "open_fds": r.observation.fds.open_fds
+                if r.observation.fds.ratio is not None
+                else None,
                 "max_fds": r.observation.fds.limit if r.observation.fds.ratio is not None else None,
                 "heartbeat_connections": r.observation.heartbeat_connections,
                 "endpoints": [

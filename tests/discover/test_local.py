@@ -14,7 +14,10 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize(
     ("cmdline", "expected"),
     [
-        (["/usr/bin/ceph-osd", "-f", "--cluster", "ceph", "--id", "3", "--setuser", "ceph"], ("osd.3", "ceph")),
+        (
+            ["/usr/bin/ceph-osd", "-f", "--cluster", "ceph", "--id", "3", "--setuser", "ceph"],
+            ("osd.3", "ceph"),
+        ),
         (["ceph-osd", "-i", "12"], ("osd.12", "ceph")),
         (["ceph-osd", "--id=7", "--cluster=backup"], ("osd.7", "backup")),
         (["ceph-osd", "-n", "osd.5"], ("osd.5", "ceph")),
@@ -74,12 +77,16 @@ def test_a_healed_messenger_rebinding_its_ports_replaces_the_old_listeners(sim):
     watchdog = Watchdog(fast_config(sim.cluster))
     sim.command(1, "give_up", "close")
     sim.command(1, "exhaust")
-    cycle_until(watchdog, lambda s: any(not li.present for li in s.osds[1].observation.target.listeners))
+    cycle_until(
+        watchdog, lambda s: any(not li.present for li in s.osds[1].observation.target.listeners)
+    )
     sim.command(1, "heal")
     snapshot = cycle_until(
         watchdog,
-        lambda s: all(li.present for li in s.osds[1].observation.target.listeners)
-        and all(b.outcome is Outcome.OK for b in s.osds[1].observation.banners),
+        lambda s: (
+            all(li.present for li in s.osds[1].observation.target.listeners)
+            and all(b.outcome is Outcome.OK for b in s.osds[1].observation.banners)
+        ),
     )
     endpoints = snapshot.osds[1].observation.target.endpoints
     assert len(endpoints) == 8

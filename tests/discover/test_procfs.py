@@ -25,7 +25,9 @@ def test_soft_nofile_limit_is_read_from_limits(tmp_path):
 
 
 def test_an_unlimited_soft_limit_is_reported_as_unlimited(tmp_path):
-    write(tmp_path, "42/limits", LIMITS.replace("1048576              1048576", "unlimited unlimited"))
+    write(
+        tmp_path, "42/limits", LIMITS.replace("1048576              1048576", "unlimited unlimited")
+    )
     assert procfs.soft_nofile_limit(tmp_path, 42) == procfs.UNLIMITED
 
 

@@ -29,7 +29,9 @@ def holder():
     def start(count: int) -> tuple[subprocess.Popen[str], int]:
         proc = subprocess.Popen(
             [sys.executable, "-c", HOLDER, str(count)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         procs.append(proc)
         return proc, int(proc.stdout.readline())
@@ -72,7 +74,10 @@ def test_another_users_process_is_access_denied_never_a_number():
     if os.geteuid() == 0:
         out = subprocess.run(
             [sys.executable, "-c", PEEK, str(os.getpid())],
-            capture_output=True, text=True, check=True, timeout=30,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
         )
         outcome, detail = json.loads(out.stdout)

@@ -175,7 +175,10 @@ def test_our_own_emfile_is_a_local_error_never_blamed_on_the_osd(server):
     listener = server(sends(V2_BANNER))
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(listener.port)],
-        capture_output=True, text=True, check=True, timeout=30,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
     )
     result = json.loads(out.stdout)
     assert result["outcome"] == "local_error"

@@ -14,12 +14,19 @@ pytestmark = pytest.mark.integration
 
 
 def public_outcomes(snapshot, index):
-    return {b.outcome for b in snapshot.osds[index].observation.banners if b.endpoint.role is Role.PUBLIC}
+    return {
+        b.outcome
+        for b in snapshot.osds[index].observation.banners
+        if b.endpoint.role is Role.PUBLIC
+    }
 
 
 def healthy_watchdog(cluster, **assess):
     watchdog = Watchdog(fast_config(cluster, **assess))
-    cycle_until(watchdog, lambda s: len(s.osds) == 3 and all(r.status.state is State.HEALTHY for r in s.osds))
+    cycle_until(
+        watchdog,
+        lambda s: len(s.osds) == 3 and all(r.status.state is State.HEALTHY for r in s.osds),
+    )
     return watchdog
 
 
@@ -46,7 +53,9 @@ def test_a_stalled_accept_queue_is_no_banner_then_zombie(sim):
     sim.command(1, "stall")
     snapshot = cycle_until(watchdog, lambda s: state_of(s, "osd.1") == "zombie")
     assert public_outcomes(snapshot, 1) == {Outcome.NO_BANNER}
-    queues = [q.queue for q in snapshot.osds[1].observation.listens if q.endpoint.role is Role.PUBLIC]
+    queues = [
+        q.queue for q in snapshot.osds[1].observation.listens if q.endpoint.role is Role.PUBLIC
+    ]
     assert all(q >= 1 for q in queues)
 
 
@@ -63,9 +72,14 @@ def test_an_overflowing_accept_queue_turns_no_banner_into_timeout():
 
 def test_a_slow_but_alive_accept_never_changes_state():
     with SimCluster(3, nofile=256) as cluster:
-        config = parse_config({"loop": {"interval_seconds": 0.25}, "discovery": {"clusters": [cluster.cluster]}})
+        config = parse_config(
+            {"loop": {"interval_seconds": 0.25}, "discovery": {"clusters": [cluster.cluster]}}
+        )
         watchdog = Watchdog(config)
-        cycle_until(watchdog, lambda s: len(s.osds) == 3 and all(r.status.state is State.HEALTHY for r in s.osds))
+        cycle_until(
+            watchdog,
+            lambda s: len(s.osds) == 3 and all(r.status.state is State.HEALTHY for r in s.osds),
+        )
         before = {r.observation.target.daemon: dict(r.transitions) for r in watchdog.latest().osds}
         cluster.command(1, "slow", "0.2")
         pause = threading.Event()
@@ -87,7 +101,8 @@ def test_a_killed_osd_is_down_then_a_restart_goes_starting_then_healthy(sim):
     seen = []
     cycle_until(watchdog, lambda s: seen.append(state_of(s, "osd.2")) or seen[-1] == "healthy")
     assert "starting" in seen
-    assert "zombie" not in seen and "suspect" not in seen
+    assert "zombie" not in seen
+    assert "suspect" not in seen
     report = watchdog.latest().osds[2]
     assert report.restarts == 1
     assert report.transitions[State.DOWN] == 1
@@ -98,6 +113,10 @@ def test_a_leak_is_fd_pressure_before_accept_fails_and_zombie_after():
         watchdog = healthy_watchdog(cluster.cluster)
         cluster.command(1, "leak", "40")
         seen = []
-        cycle_until(watchdog, lambda s: seen.append(state_of(s, "osd.1")) or seen[-1] == "zombie", max_cycles=80)
+        cycle_until(
+            watchdog,
+            lambda s: seen.append(state_of(s, "osd.1")) or seen[-1] == "zombie",
+            max_cycles=80,
+        )
         assert "fd_pressure" in seen
         assert seen.index("fd_pressure") < seen.index("zombie")

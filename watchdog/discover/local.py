@@ -91,7 +91,8 @@ def infer_endpoints(sockets: Sequence[TcpSocket]) -> list[Endpoint]:
     else:
         labels = [(Role.UNKNOWN, Msgr.ANY)] * len(sockets)
     return [
-        Endpoint(s.host, s.port, msgr, role) for s, (role, msgr) in zip(sockets, labels, strict=True)
+        Endpoint(s.host, s.port, msgr, role)
+        for s, (role, msgr) in zip(sockets, labels, strict=True)
     ]
 
 

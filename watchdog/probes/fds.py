@@ -1,4 +1,4 @@
-"""Probe stage, fd prober: open fds of each OSD process against its soft RLIMIT_NOFILE, and the trend.
+"""Probe stage, fd prober: open fds of an OSD against its soft RLIMIT_NOFILE, and the trend.
 
 The OSD that hits its open-files limit is the classic zombie (accept() fails with EMFILE), so
 the ratio and the time left at the current growth rate both matter: the first says "close", the

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
 
-def listen_samples(target: Target, listening: Sequence[sockdiag.TcpSocket]) -> tuple[ListenSample, ...]:
+def listen_samples(
+    target: Target, listening: Sequence[sockdiag.TcpSocket]
+) -> tuple[ListenSample, ...]:
     """Queue and backlog of each of the target's listeners that still exists."""
     by_inode = {s.inode: s for s in listening}
     samples = []
@@ -54,7 +56,9 @@ class ListenProbe:
 
     name = "listen"
 
-    def run(self, targets: Sequence[Target], *, timeout: float) -> dict[str, tuple[ListenSample, ...]]:
+    def run(
+        self, targets: Sequence[Target], *, timeout: float
+    ) -> dict[str, tuple[ListenSample, ...]]:
         """Samples per daemon (absent listeners have no sample)."""
         del timeout  # one netlink round trip on this host; the socket has its own timeout
         listening = sockdiag.dump_listeners()

@@ -6,6 +6,7 @@ their parent (PR_SET_PDEATHSIG) and when their stdin closes, so nothing outlives
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -178,10 +179,8 @@ class SimCluster:
 
 def _reap(sim: SimProcess) -> None:
     if sim.proc.stdin is not None and not sim.proc.stdin.closed:
-        try:
+        with contextlib.suppress(BrokenPipeError):  # it is already gone
             sim.proc.stdin.close()
-        except BrokenPipeError:  # it is already gone
-            pass
     try:
         sim.proc.wait(timeout=2)
     except subprocess.TimeoutExpired:

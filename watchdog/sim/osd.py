@@ -133,7 +133,9 @@ class SimOsd:
             return
         except OSError as exc:
             messenger.failures += 1
-            emit(event="accept_error", role=messenger.role, errno=errno.errorcode.get(exc.errno or 0))
+            emit(
+                event="accept_error", role=messenger.role, errno=errno.errorcode.get(exc.errno or 0)
+            )
             if messenger.failures > MAX_ACCEPT_FAILURES:
                 self._unwatch(messenger, close=self.give_up == "close")
                 messenger.state = "gave_up"
@@ -245,7 +247,7 @@ class SimOsd:
     def status(self) -> dict[str, Any]:
         """Fields every reply carries."""
         try:
-            open_fds = len(os.listdir("/proc/self/fd")) - 1
+            open_fds = len(os.listdir("/proc/self/fd")) - 1  # noqa: PTH208 - hot, str is enough
         except OSError:  # listing needs an fd of its own: at the limit, that is the answer
             open_fds = self._limit()
         return {
