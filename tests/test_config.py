@@ -126,3 +126,15 @@ def test_arbitrary_input_is_either_a_config_or_one_config_error(data):
         return
     assert problems
     assert all(": " in problem for problem in problems)
+
+
+def test_the_shipped_example_sets_every_key_to_its_default():
+    """examples/osd-watchdog.toml is the config reference: it must not drift from the code."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "osd-watchdog.toml"
+    assert load_config(example) == Config()
+    # Every key of every section appears in it (commented out where its default is computed).
+    text = example.read_text()
+    for name in Config.model_fields:
+        for key in type(getattr(Config(), name)).model_fields:
+            written = (f"\n{key} = ", f"\n# {key} = ", f"\n# [[{name}.{key}]]")
+            assert any(form in text for form in written), f"{name}.{key}"

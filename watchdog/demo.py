@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import requests
 from prometheus_client import CollectorRegistry
 
 from watchdog.act import describe_remediation
@@ -93,12 +94,32 @@ def run_demo(osds: int, listen: str, say: Callable[[str], None], *, live: bool) 
             zombie.wait(DETECT_DEADLINE)
             gave_up = _gave_up_at(sim, victim)
             time.sleep(2 * config.loop.interval_seconds)  # two more tables after the verdict
+            if detected:
+                say(_scrape_excerpt(url, f"osd.{victim}"))
         finally:
             watchdog.stop()
             loop.join(timeout=10)
             server.shutdown()
             server.server_close()
     return DemoResult(f"osd.{victim}", gave_up, detected[0] if detected else None, url)
+
+
+def _scrape_excerpt(url: str, daemon: str) -> str:
+    """The lines of a real scrape that an alert on this OSD would fire on."""
+    try:
+        response = requests.get(url, timeout=5)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        return f"could not scrape {url}: {exc}\n"
+
+    def wanted(line: str) -> bool:
+        if f'ceph_daemon="{daemon}"' not in line or not line.endswith(" 1.0"):
+            return False
+        public_outcome = line.startswith("osd_watchdog_probe_outcome{") and 'role="public"' in line
+        return public_outcome or line.startswith("osd_watchdog_osd_state{")
+
+    lines = [line for line in response.text.splitlines() if wanted(line)]
+    return f"Scraped {url}:\n" + "".join(f"  {line}\n" for line in lines)
 
 
 def _gave_up_at(sim: SimCluster, victim: int) -> float | None:

@@ -82,6 +82,7 @@ class SimOsd:
         self.give_up = "leave_open"  # SimpleMessenger's accepter exited; nobody closed the fd
         self.slow_seconds = 0.0
         self.leak_rate = 0.0
+        self.exhausted = False  # once at the limit, every fd that comes free is leaked again
         self.leaked: list[int] = []
         self.pending: list[tuple[float, socket.socket, bytes]] = []
         self.peers: list[socket.socket] = []
@@ -174,7 +175,11 @@ class SimOsd:
             for peer in self.peers:
                 with contextlib.suppress(OSError):
                     peer.send(b"ping")
-        if self.leak_rate > 0:
+        if self.exhausted:
+            # A real leak does not stop at the limit: fds that come free (a client hanging
+            # up) are taken again, so accept() keeps failing instead of recovering by luck.
+            self._fill()
+        elif self.leak_rate > 0:
             for _ in range(int((now - self.last_leak) * self.leak_rate)):
                 if not self._leak_one():
                     break
@@ -185,10 +190,15 @@ class SimOsd:
         try:
             self.leaked.append(os.open(os.devnull, os.O_RDONLY))
         except OSError:
-            self.leak_rate = 0.0  # the limit is reached: the process stays exhausted
-            emit(event="fds_exhausted", at=time.time(), leaked=len(self.leaked))
+            if not self.exhausted:
+                self.exhausted = True
+                emit(event="fds_exhausted", at=time.time(), leaked=len(self.leaked))
             return False
         return True
+
+    def _fill(self) -> None:
+        while self._leak_one():
+            pass
 
     def _control(self) -> None:
         line = sys.stdin.readline()
@@ -214,8 +224,7 @@ class SimOsd:
                 raise ValueError(f"give_up takes close or leave_open, not {args[0]!r}")
             self.give_up = args[0]
         elif name == "exhaust":
-            while self._leak_one():
-                pass
+            self._fill()
         elif name == "leak":
             self.leak_rate, self.last_leak = float(args[0]), time.monotonic()
         elif name == "stall":
@@ -236,6 +245,7 @@ class SimOsd:
         for fd in self.leaked:
             os.close(fd)
         self.leaked, self.leak_rate, self.slow_seconds = [], 0.0, 0.0
+        self.exhausted = False
         for messenger in self.messengers:
             if messenger.state == "accepting":
                 continue
