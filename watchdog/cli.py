@@ -25,6 +25,7 @@ from watchdog.demo import run_demo, summary
 from watchdog.errors import ConfigError
 from watchdog.export import Health, SnapshotCollector, serve
 from watchdog.model import Endpoint, Outcome, parse_endpoint
+from watchdog.notify import Notifier
 from watchdog.probes.tcp import probe_banners
 from watchdog.report import UNKNOWN, as_json, check_result
 
@@ -89,9 +90,11 @@ def run(config: ConfigOption = None) -> None:
         __version__,
         settings.web.listen_address,
     )
+    notifier = Notifier()
     try:
-        watchdog.run()
+        watchdog.run(notifier=notifier)
     finally:
+        notifier.close()
         server.shutdown()
         server.server_close()
     log.info("stopped")

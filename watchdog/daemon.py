@@ -33,10 +33,12 @@ from watchdog.model import (
     Target,
     Transition,
 )
+from watchdog.notify import Notifier
 from watchdog.probes import run_probe, sockdiag
 from watchdog.probes.fds import FdProbe
 from watchdog.probes.listen import HeartbeatProbe, ListenProbe
 from watchdog.probes.tcp import BannerProbe
+from watchdog.report import summary_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -101,17 +103,42 @@ class Watchdog:
         log.info("configuration reloaded from %s", self.config_path or "defaults")
         return True
 
-    def run(self, on_snapshot: Callable[[Snapshot], None] | None = None) -> None:
+    def run(
+        self,
+        on_snapshot: Callable[[Snapshot], None] | None = None,
+        *,
+        notifier: Notifier | None = None,
+    ) -> None:
         """Cycle every interval until stopped; a cycle that overruns starts the next at once."""
+        notify = notifier or Notifier({})
+        ready = False
         while not self.stop_event.is_set():
             if self._reload_requested.is_set():
+                notify.reloading()
                 self.reload()
+                ready = False  # systemd waits for READY=1 again after RELOADING=1
             started = time.monotonic()
             snapshot = self.cycle()
             if on_snapshot is not None:
                 on_snapshot(snapshot)
-            wait = started + self.config.loop.interval_seconds - time.monotonic()
-            self.stop_event.wait(max(0.0, wait))
+            status = summary_line(snapshot)
+            if not ready:
+                notify.ready(status)
+                ready = True
+            notify.alive(status)
+            self._wait_until(started + self.config.loop.interval_seconds, notify)
+        notify.stopping()
+
+    def _wait_until(self, deadline: float, notify: Notifier) -> None:
+        """Wait for the next cycle, sending keep-alives if the interval outlasts the watchdog."""
+        every = notify.keepalive_seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            if every is None or remaining <= every:
+                self.stop_event.wait(remaining)
+                return
+            if self.stop_event.wait(every):
+                return
+            notify.alive()
 
     def cycle(self) -> Snapshot:
         """One pass of the whole pipeline; publishes and returns the snapshot."""

@@ -48,6 +48,13 @@ def check_result(snapshot: Snapshot, nothing_found: str) -> tuple[int, str]:
     return code, f"OSD-WATCHDOG {STATUS_WORD[code]} - {text} | {perf} {ratios}".rstrip()
 
 
+def summary_line(snapshot: Snapshot) -> str:
+    """'3 OSD(s): 2 healthy, 1 zombie' -- the systemd STATUS= line."""
+    counts = [(s, sum(1 for r in snapshot.osds if r.status.state is s)) for s in State]
+    parts = ", ".join(f"{n} {s.value}" for s, n in counts if n)
+    return f"{len(snapshot.osds)} OSD(s): {parts}" if parts else "no OSDs found"
+
+
 def _name(report: OsdReport) -> str:
     return report.observation.target.daemon
 

@@ -1,0 +1,70 @@
+"""The watchdog daemon as a child process the tests start, read and stop by pid."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(path: Path, cluster: str, port: int, interval: float = 0.25) -> None:
+    path.write_text(
+        f"[loop]\ninterval_seconds = {interval}\nprobe_timeout_seconds = 0.5\n"
+        f'[web]\nlisten_address = "127.0.0.1:{port}"\n'
+        f'[discovery]\nclusters = ["{cluster}"]\n'
+    )
+
+
+class Daemon:
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "watchdog", "run", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+
+    def wait_for_log(self, text: str, timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for line in self.lines:
+                    if text in line:
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    pytest.fail(f"never logged {text!r}; got:\n{''.join(self.lines)}")
+                self.changed.wait(left)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # our own child, by pid: never leave it behind
+            self.proc.wait(timeout=5)
+            raise
+        self.proc.stderr.close()
+        return code
