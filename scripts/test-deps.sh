@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Install the system packages the test suite needs (Prometheus for promtool and real scrapes).
+# Install the system packages the test suite needs: Prometheus (promtool, real scrapes) and
+# systemd (systemd-analyze for the unit) and Alertmanager (amtool for the example routes).
 # Runs apt-get only as root on a Debian-like host; elsewhere it says what is missing, and the
 # tests that need it skip -- except under CI=true, where they fail instead.
 set -euo pipefail
 
-packages=(prometheus)
+# What the tests need, and the command that proves each is there.
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing system packages: ${packages[*]}"
+    echo "installing system packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     # policy-rc.d 101: install, but do not start the distribution's own Prometheus service.
@@ -21,7 +24,7 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         chmod +x /usr/sbin/policy-rc.d
         trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
-    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
     echo "not root or no apt-get: missing ${missing[*]}; tests needing them will skip" >&2
 fi

@@ -1,0 +1,76 @@
+"""Kubernetes manifests: valid against Kubernetes' own schemas, and wired to each other."""
+
+import tomllib
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.deploy.conftest import DEPLOY
+from watchdog.config import parse_config
+
+K8S = DEPLOY / "kubernetes"
+KUBERNETES_VERSION = "1.30.0"
+
+
+def documents(name: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all((K8S / name).read_text()) if d]
+
+
+def by_kind(kind: str) -> dict:
+    return next(
+        d
+        for name in ("daemonset.yaml", "podmonitor.yaml")
+        for d in documents(name)
+        if d["kind"] == kind
+    )
+
+
+@pytest.mark.parametrize("resource", documents("daemonset.yaml"), ids=lambda d: d["kind"])
+def test_core_resources_are_valid_for_kubernetes(resource):
+    kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+
+
+def test_a_broken_manifest_is_caught_by_the_same_check():
+    broken = by_kind("DaemonSet")
+    broken = {**broken, "spec": {**broken["spec"], "hostPIDs": True}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_daemonset_sees_host_processes_and_network_without_privileges():
+    pod = by_kind("DaemonSet")["spec"]["template"]["spec"]
+    assert pod["hostPID"] is True
+    assert pod["hostNetwork"] is True
+    assert pod["securityContext"]["runAsUser"] == 167  # user ceph in Ceph's images
+    container = pod["containers"][0]
+    security = container["securityContext"]
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert all(m["readOnly"] for m in container["volumeMounts"])
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_the_config_map_is_a_valid_watchdog_config_listening_on_the_scraped_port():
+    toml = by_kind("ConfigMap")["data"]["osd-watchdog.toml"]
+    config = parse_config(tomllib.loads(toml))
+    container = by_kind("DaemonSet")["spec"]["template"]["spec"]["containers"][0]
+    port = next(p for p in container["ports"] if p["name"] == "metrics")
+    assert config.web.host_port == ("0.0.0.0", port["containerPort"])
+    mount = container["volumeMounts"][0]["mountPath"]
+    assert container["args"] == ["run", "--config", f"{mount}/osd-watchdog.toml"]
+
+
+def test_the_pod_monitor_selects_the_daemonset_pods_and_its_port():
+    monitor = by_kind("PodMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    daemonset = by_kind("DaemonSet")
+    pod_labels = daemonset["spec"]["template"]["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert monitor["metadata"]["namespace"] == daemonset["metadata"]["namespace"]
+    endpoint = monitor["spec"]["podMetricsEndpoints"][0]
+    ports = {p["name"] for p in daemonset["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert endpoint["port"] in ports
+    # The alert rules match job="osd-watchdog": jobLabel must produce exactly that.
+    assert pod_labels[monitor["spec"]["jobLabel"]] == "osd-watchdog"

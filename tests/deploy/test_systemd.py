@@ -1,0 +1,89 @@
+"""The systemd unit: accepted by systemd-analyze, hardened, and wired to the CLI's exit codes."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import require_tool
+
+UNIT = Path(__file__).resolve().parents[2] / "systemd" / "osd-watchdog.service"
+INSTALLED = "/opt/osd-watchdog/bin/osd-watchdog"
+
+
+def installed_copy(tmp_path: Path) -> Path:
+    """The unit as it would be installed, pointing at this checkout's console script."""
+    script = shutil.which("osd-watchdog") or str(Path(sys.executable).parent / "osd-watchdog")
+    assert Path(script).exists(), "the package is not installed (make install)"
+    unit = tmp_path / UNIT.name
+    unit.write_text(UNIT.read_text().replace(INSTALLED, script))
+    return unit
+
+
+def settings() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        if line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            found.setdefault(key, []).append(value)
+    return found
+
+
+def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
+    analyze = require_tool("systemd-analyze")
+    out = subprocess.run(
+        [analyze, "verify", str(installed_copy(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+
+
+def test_the_unit_is_rated_ok_by_systemd_analyze_security(tmp_path):
+    analyze = require_tool("systemd-analyze")
+    out = subprocess.run(
+        [analyze, "security", "--offline=true", str(installed_copy(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    level = re.search(
+        r"Overall exposure level for osd-watchdog.service: ([\d.]+) (\w+)", out.stdout
+    )
+    assert level, out.stdout + out.stderr
+    assert float(level.group(1)) <= 2.0  # systemd/README.md documents 1.5 OK
+    assert level.group(2) == "OK"
+
+
+def test_the_unit_is_a_notify_service_with_a_watchdog_and_no_restart_on_bad_config():
+    unit = settings()
+    assert unit["Type"] == ["notify"]
+    assert unit["NotifyAccess"] == ["main"]
+    assert unit["RestartPreventExitStatus"] == ["78"]
+    assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert unit["EnvironmentFile"] == ["-/etc/default/osd-watchdog"]
+    assert unit["ExecStartPre"][0].endswith("check-config ${OSD_WATCHDOG_CONFIG}")
+    assert unit["User"] == ["ceph"]
+    assert unit["CapabilityBoundingSet"] == [""]
+    assert "AF_NETLINK" in unit["RestrictAddressFamilies"][0]  # sock_diag needs it
+    # The keep-alive must outlast the longest cycle the default config allows (3 s).
+    assert unit["WatchdogSec"] == ["30s"]
+
+
+def test_the_config_check_the_unit_runs_first_exits_78_on_a_bad_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[loop]\nintervall_seconds = 1\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "watchdog", "check-config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 78
+    assert "loop.intervall_seconds: unknown key" in out.stderr
