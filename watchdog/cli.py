@@ -113,7 +113,9 @@ def check(config: ConfigOption = None, json_output: JsonOption = False) -> None:
             watchdog.stop_event.wait(settings.loop.interval_seconds)
     names = ", ".join(settings.discovery.process_names)
     code, line = check_result(
-        snapshot, f"no OSDs found on this host (no process named {names}, no static targets)"
+        snapshot,
+        f"no OSDs found on this host (no process named {names}, no static targets)",
+        fd_warn=settings.assess.fd_pressure_ratio,
     )
     typer.echo(json.dumps(as_json(snapshot), indent=2) if json_output else line)
     raise typer.Exit(code)

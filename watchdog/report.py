@@ -23,8 +23,13 @@ SEVERITY = {
 STATUS_WORD = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 
 
-def check_result(snapshot: Snapshot, nothing_found: str) -> tuple[int, str]:
-    """Exit code and the one-line plug-in output with performance data."""
+def check_result(
+    snapshot: Snapshot, nothing_found: str, *, fd_warn: float | None = None
+) -> tuple[int, str]:
+    """Exit code and the one-line plug-in output with performance data.
+
+    Performance data follow the plug-in guidelines: 'label'=value[UOM];warn;crit;min;max.
+    """
     if not snapshot.osds:
         return UNKNOWN, f"OSD-WATCHDOG UNKNOWN - {nothing_found}"
     code = max(SEVERITY[r.status.state] for r in snapshot.osds)
@@ -39,9 +44,10 @@ def check_result(snapshot: Snapshot, nothing_found: str) -> tuple[int, str]:
             f"{r.status.state.value.upper()} {_name(r)}: {r.status.cause}" for r in worst
         )
     counts = {s: sum(1 for r in snapshot.osds if r.status.state is s) for s in State}
-    perf = " ".join(f"{s.value}={n}" for s, n in counts.items())
+    perf = " ".join(f"{s.value}={n};;;0" for s, n in counts.items())
+    warn = "" if fd_warn is None else f"{fd_warn:g}"
     ratios = " ".join(
-        f"'{_name(r)}_fd_ratio'={r.observation.fds.ratio:.4f};;;0;1"
+        f"'{_name(r)}_fd_ratio'={r.observation.fds.ratio:.4f};{warn};1;0;1"
         for r in snapshot.osds
         if r.observation.fds.ratio is not None
     )
