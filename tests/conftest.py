@@ -99,6 +99,7 @@ def fast_config(cluster: str, **assess: object) -> Config:
         {
             "loop": {"interval_seconds": 0.25, "probe_timeout_seconds": 0.5},
             "discovery": {"clusters": [cluster]},
+            "cluster": {"source": "none"},  # simulated OSDs have no monitors
             "assess": assess,
         }
     )

@@ -24,6 +24,7 @@ def write_config(path: Path, cluster: str, port: int, interval: float = 0.25) ->
         f"[loop]\ninterval_seconds = {interval}\nprobe_timeout_seconds = 0.5\n"
         f'[web]\nlisten_address = "127.0.0.1:{port}"\n'
         f'[discovery]\nclusters = ["{cluster}"]\n'
+        '[cluster]\nsource = "none"\n'
     )
 
 

@@ -77,6 +77,7 @@ def test_a_dead_client_path_with_flowing_heartbeats_is_suspect_then_zombie():
     assert transitions[-1].cause == (
         "client accept path dead for 2 cycle(s): public v2:127.0.0.1:6800 refused, "
         "public v1:127.0.0.1:6801 refused; the process lives and its heartbeats still flow"
+        " (no fresh OSD map: judged from local evidence)"
     )
 
 

@@ -18,7 +18,7 @@ def config_file(tmp_path: Path, cluster: str, extra: str = "") -> Path:
     path = tmp_path / "watchdog.toml"
     path.write_text(
         "[loop]\ninterval_seconds = 0.25\nprobe_timeout_seconds = 0.5\n"
-        f'[discovery]\nclusters = ["{cluster}"]\n{extra}'
+        f'[discovery]\nclusters = ["{cluster}"]\n[cluster]\nsource = "none"\n{extra}'
     )
     return path
 

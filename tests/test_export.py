@@ -14,12 +14,15 @@ from watchdog.daemon import Watchdog
 from watchdog.export import Health, SnapshotCollector, serve
 from watchdog.model import (
     BannerResult,
+    ClusterMap,
     Endpoint,
     FdOutcome,
     FdSample,
     Incarnation,
     Listener,
     ListenSample,
+    MapOsd,
+    MapStatus,
     Msgr,
     Observation,
     OsdReport,
@@ -34,6 +37,9 @@ from watchdog.model import (
 
 GOLDEN = Path(__file__).parent / "fixtures" / "metrics.golden.txt"
 BUILD = {"version": "1.2.3", "python_version": "3.11.7"}
+
+
+MAP_OSD = MapOsd("osd.1", up=True, in_=True)
 
 
 def golden_snapshot() -> Snapshot:
@@ -55,6 +61,7 @@ def golden_snapshot() -> Snapshot:
         fds=FdSample(FdOutcome.OK, open_fds=250, limit=256, seconds_to_exhaustion=12.5),
         listens=(ListenSample(beat, queue=0, backlog=512),),
         heartbeat_connections=4,
+        map_osd=MAP_OSD,
     )
     status = OsdStatus(
         State.ZOMBIE, since=990.0, cause="client accept path dead", incarnation=target.incarnation
@@ -74,6 +81,15 @@ def golden_snapshot() -> Snapshot:
         listen_overflows=7,
         probe_runs=(ProbeRun("banner", 0.01), ProbeRun("fds", 0.001, "PermissionError: x")),
         actions_total={("fence_restart_unfence", "dry_run"): 1},
+        map_status=MapStatus(
+            source="rados",
+            cluster_map=ClusterMap(epoch=17, osds={"osd.1": MAP_OSD}),
+            fetched_at=995.0,
+            last_ok=True,
+            last_seconds=0.0023,
+            attempts=9,
+            failures=2,
+        ),
     )
 
 

@@ -39,6 +39,7 @@ class Evidence:
     blind: bool  # no usable client-side result at all
     heartbeats_alive: bool
     process_age_seconds: float | None
+    map_up: bool | None  # what the monitors believe; None without a fresh map
 
 
 def client_banners(observation: Observation) -> tuple[BannerResult, ...]:
@@ -67,6 +68,7 @@ def gather(observation: Observation) -> Evidence:
         blind=not usable,
         heartbeats_alive=alive,
         process_age_seconds=observation.process_age_seconds,
+        map_up=None if observation.map_osd is None else observation.map_osd.up,
     )
 
 
@@ -115,10 +117,14 @@ def _move(
 
 
 def _when_gone(
-    prev: OsdStatus | None, daemon: str, now: float
+    prev: OsdStatus | None, observation: Observation, now: float
 ) -> tuple[OsdStatus, Transition | None]:
+    daemon = observation.target.daemon
     ratio = prev.last_fd_ratio if prev else None
-    cause = "process exited"
+    osd = observation.map_osd
+    cause = "process exited" if prev is not None else "no ceph-osd process on this host"
+    if osd is not None:
+        cause += "; the OSD map still says up" if osd.up else "; down in the OSD map"
     if ratio is not None and ratio >= 0.9:
         cause += f" with fds at {ratio:.0%} of its limit (likely fd exhaustion)"
     if prev is None:
@@ -133,7 +139,7 @@ def step(
     target = observation.target
     daemon = target.daemon
     if not observation.alive:
-        return _when_gone(prev, daemon, now)
+        return _when_gone(prev, observation, now)
     if prev is None or prev.incarnation != target.incarnation:
         # A new process (or the first sight of one) starts over; judged from the next cycle.
         cause = (
@@ -160,8 +166,18 @@ def _judge(
             return _move(status, State.UNOBSERVABLE, blind, now, daemon)
         return replace(status, cause=f"{status.cause} (no evidence this cycle: {blind})"), None
     status = replace(status, blind_cycles=0)
+    if evidence.map_up is False:
+        return _marked_down(status, evidence, policy, now, daemon)
     if evidence.failing:
         return _failing(status, evidence, policy, now, daemon)
+    return _answering(status, observation, policy, now)
+
+
+def _answering(
+    status: OsdStatus, observation: Observation, policy: AssessConfig, now: float
+) -> tuple[OsdStatus, Transition | None]:
+    """Every client listener answered: healthy, under fd pressure, or still recovering."""
+    daemon = observation.target.daemon
     status = replace(status, failing_cycles=0, ok_cycles=status.ok_cycles + 1)
     if status.state in RECOVERING and status.ok_cycles < policy.recover_after_successes:
         return replace(status, cause=f"recovering: {status.ok_cycles} good cycle(s)"), None
@@ -169,6 +185,15 @@ def _judge(
     if pressure:
         return _move(status, State.FD_PRESSURE, pressure, now, daemon)
     return _move(status, State.HEALTHY, "every listener sends its banner", now, daemon)
+
+
+def _marked_down(
+    status: OsdStatus, evidence: Evidence, policy: AssessConfig, now: float, daemon: str
+) -> tuple[OsdStatus, Transition | None]:
+    """The monitors say down while the process runs: down, unless it is still booting."""
+    if status.state is State.STARTING and _in_grace(status, evidence, policy, now):
+        return replace(status, cause="booting: not up in the OSD map yet"), None
+    return _move(status, State.DOWN, "the process runs, but the OSD map says down", now, daemon)
 
 
 def _in_grace(status: OsdStatus, evidence: Evidence, policy: AssessConfig, now: float) -> bool:
@@ -190,6 +215,10 @@ def _failing(
     what = f"client accept path dead for {cycles} cycle(s): {_describe(evidence.failing)}"
     if cycles >= policy.zombie_after_failures and evidence.heartbeats_alive:
         cause = f"{what}; the process lives and its heartbeats still flow"
+        if evidence.map_up is None:
+            cause += " (no fresh OSD map: judged from local evidence)"
+        else:
+            cause += "; the OSD map still says up"
         return _move(status, State.ZOMBIE, cause, now, daemon)
     if cycles >= policy.suspect_after_failures or status.state is State.ZOMBIE:
         if not evidence.heartbeats_alive:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -120,6 +120,42 @@ class DiscoveryConfig(Section):
         return self
 
 
+class ClusterConfig(Section):
+    """How to ask the monitors what they believe (the OSD map), on a schedule of its own."""
+
+    source: Literal["auto", "rados", "cli", "restful", "none"] = "auto"
+    name: str = "ceph"  # the cluster name: /etc/ceph/NAME.conf is Ceph's default
+    conf: Path | None = None  # default: Ceph's own search (/etc/ceph/NAME.conf)
+    keyring: Path | None = None  # default: Ceph's own search for the client's keyring
+    client_name: Annotated[str, Field(pattern=r"^client\.[\w.-]+$")] = "client.admin"
+    ceph_command: str = "ceph"
+    refresh_seconds: Seconds = 30.0
+    timeout_seconds: Seconds = 5.0
+    # A map older than this is not used to judge (the monitor is unreachable); default 3x refresh.
+    max_age_seconds: Seconds | None = None
+    hostname: str | None = None  # this host in `ceph osd metadata`; default: the host name
+    restful_url: str | None = None  # e.g. https://mgr-host:8003
+    restful_user: str = "admin"
+    restful_key_file: Path | None = None  # the key from `ceph restful create-key USER`
+    restful_ca_file: Path | None = None
+    restful_verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _restful_complete(self) -> Self:
+        if self.source == "restful" and (self.restful_url is None or self.restful_key_file is None):
+            raise ValueError("source = 'restful' needs restful_url and restful_key_file")
+        if self.restful_url is not None and not self.restful_url.startswith("https://"):
+            raise ValueError(f"restful_url {self.restful_url!r} must be https://")
+        return self
+
+    @property
+    def max_age(self) -> float:
+        """Age beyond which the map is stale."""
+        if self.max_age_seconds is not None:
+            return self.max_age_seconds
+        return 3 * self.refresh_seconds + self.timeout_seconds
+
+
 class AssessConfig(Section):
     """Thresholds of the per-OSD state machine (hysteresis counted in cycles)."""
 
@@ -171,6 +207,7 @@ class Config(Section):
     loop: LoopConfig = LoopConfig()
     web: WebConfig = WebConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
+    cluster: ClusterConfig = ClusterConfig()
     assess: AssessConfig = AssessConfig()
     act: ActConfig = ActConfig()
 

@@ -19,9 +19,13 @@ from watchdog.assess import client_banners, step
 from watchdog.config import Config, load_config
 from watchdog.discover import procfs
 from watchdog.discover.local import LocalDiscovery
+from watchdog.discover.mapped import expected_here, label_roles, this_host
+from watchdog.discover.mapwatch import MapWatcher
+from watchdog.discover.monitor import MonitorError, make_client
 from watchdog.discover.static import static_targets
 from watchdog.errors import ConfigError
 from watchdog.model import (
+    ClusterMap,
     FdOutcome,
     FdSample,
     Observation,
@@ -68,10 +72,17 @@ class Watchdog:
         self._actions_total: Counter[tuple[str, str]] = Counter()
         self._snapshot: Snapshot | None = None
         self._cycles = 0
+        self.map_watcher: MapWatcher | None = None
+        self._watching = False  # the watcher's thread runs (the daemon), or not (check)
         self._apply(config)
 
     def _apply(self, config: Config) -> None:
         self.config = config
+        if self.map_watcher is not None:
+            self.map_watcher.stop()
+        self.map_watcher = _map_watcher(config)
+        if self._watching and self.map_watcher is not None:
+            self.map_watcher.start()
         found = config.discovery
         self.discovery = LocalDiscovery(found.proc_root, found.process_names, found.clusters)
         self.banner = BannerProbe(config.loop.max_in_flight, config.loop.cycle_deadline)
@@ -111,6 +122,17 @@ class Watchdog:
     ) -> None:
         """Cycle every interval until stopped; a cycle that overruns starts the next at once."""
         notify = notifier or Notifier({})
+        self._watching = True
+        if self.map_watcher is not None:
+            self.map_watcher.start()
+        try:
+            self._loop(on_snapshot, notify)
+        finally:
+            self._watching = False
+            if self.map_watcher is not None:
+                self.map_watcher.stop()
+
+    def _loop(self, on_snapshot: Callable[[Snapshot], None] | None, notify: Notifier) -> None:
         ready = False
         while not self.stop_event.is_set():
             if self._reload_requested.is_set():
@@ -143,8 +165,9 @@ class Watchdog:
     def cycle(self) -> Snapshot:
         """One pass of the whole pipeline; publishes and returns the snapshot."""
         started = time.monotonic()
-        targets, runs = self.discover_once()
-        observations, probe_runs = self._probe(targets)
+        cluster_map = self._fresh_map(started)
+        targets, runs = self.discover_once(cluster_map)
+        observations, probe_runs = self._probe(targets, cluster_map)
         transitions = self._assess(observations)
         actions = act.plan(transitions, self.config.act)
         for action in actions:
@@ -161,11 +184,24 @@ class Watchdog:
             probe_runs=(*runs, *probe_runs),
             actions=tuple(actions),
             actions_total=dict(self._actions_total),
+            map_status=self.map_watcher.status() if self.map_watcher else None,
         )
         return self._snapshot
 
-    def discover_once(self) -> tuple[list[Target], list[ProbeRun]]:
-        """Static targets plus every local OSD process and its listeners."""
+    def refresh_map(self) -> None:
+        """Read the OSD map now, on this thread (for one-shot commands without the watcher)."""
+        if self.map_watcher is not None:
+            self.map_watcher.refresh()
+
+    def _fresh_map(self, now: float) -> ClusterMap | None:
+        if self.map_watcher is None:
+            return None
+        return self.map_watcher.status().fresh(now, self.config.cluster.max_age)
+
+    def discover_once(
+        self, cluster_map: ClusterMap | None = None
+    ) -> tuple[list[Target], list[ProbeRun]]:
+        """Static targets plus every local OSD process and its listeners (roles from the map)."""
         found = static_targets(self.config.discovery.static_targets)
         if not self.config.discovery.local:
             return found, []
@@ -175,9 +211,13 @@ class Watchdog:
         except (sockdiag.SockDiagError, OSError) as exc:
             log.warning("local discovery failed: %s", exc)
             return found, [ProbeRun("discover", time.monotonic() - started, str(exc))]
+        if cluster_map is not None:
+            local = [label_roles(t, cluster_map) for t in local]
         return local + found, [ProbeRun("discover", time.monotonic() - started)]
 
-    def _probe(self, targets: list[Target]) -> tuple[list[Observation], list[ProbeRun]]:
+    def _probe(
+        self, targets: list[Target], cluster_map: ClusterMap | None
+    ) -> tuple[list[Observation], list[ProbeRun]]:
         timeout = self.config.loop.probe_timeout_seconds
         listens, listen_run = run_probe(self.listen, targets, timeout)
         banners, banner_run = run_probe(self.banner, targets, timeout)
@@ -192,6 +232,7 @@ class Watchdog:
                 fds=fds.get(t.daemon, FdSample(FdOutcome.NOT_LOCAL)),
                 listens=listens.get(t.daemon, ()),
                 process_age_seconds=_age(t, wall),
+                map_osd=cluster_map.osds.get(t.daemon) if cluster_map else None,
             )
             for t in targets
         ]
@@ -199,13 +240,27 @@ class Watchdog:
         failing = [o.target for o in observations if _client_failing(o)]
         beats, beat_run = run_probe(self.heartbeat, failing, timeout)
         observations = [_with_heartbeats(o, beats.get(o.target.daemon)) for o in observations]
+        observations += self._not_running(targets, cluster_map)
+        return observations, [listen_run, banner_run, fd_run, beat_run]
+
+    def _not_running(
+        self, targets: list[Target], cluster_map: ClusterMap | None
+    ) -> list[Observation]:
+        """OSDs seen before, or placed here by the map, that have no process now."""
+        missing: dict[str, Observation] = {}
+        if cluster_map is not None:
+            local = [t for t in targets if t.incarnation is not None]
+            hosts = this_host(self.config.cluster.hostname)
+            for target, placed in expected_here(
+                cluster_map, local, hosts, self.config.cluster.name
+            ):
+                missing[target.daemon] = Observation(target, alive=False, map_osd=placed)
         seen = {t.daemon for t in targets}
-        gone = [
-            Observation(m.observation.target, alive=False)
-            for d, m in self._memory.items()
-            if d not in seen
-        ]
-        return observations + gone, [listen_run, banner_run, fd_run, beat_run]
+        for daemon, memory in self._memory.items():
+            if daemon not in seen and daemon not in missing:
+                osd = cluster_map.osds.get(daemon) if cluster_map else None
+                missing[daemon] = Observation(memory.observation.target, alive=False, map_osd=osd)
+        return list(missing.values())
 
     def _assess(self, observations: list[Observation]) -> list[Transition]:
         now = time.monotonic()
@@ -223,6 +278,8 @@ class Watchdog:
             if transition is None:
                 continue
             transitions.append(transition)
+            if transition.new is State.SUSPECT and self.map_watcher is not None:
+                self.map_watcher.wake()  # confirm with the monitors now, not at the next refresh
             memory.transitions[transition.new] += 1
             if transition.new is State.STARTING and transition.old is not None:
                 memory.restarts += 1
@@ -243,6 +300,15 @@ class Watchdog:
             transitions=dict(memory.transitions),
             restarts=memory.restarts,
         )
+
+
+def _map_watcher(config: Config) -> MapWatcher | None:
+    try:
+        client = make_client(config.cluster)
+    except MonitorError as exc:
+        log.warning("no cluster view: %s; judging from local evidence only", exc)
+        return None
+    return None if client is None else MapWatcher(client, config.cluster)
 
 
 def _age(target: Target, wall: float) -> float | None:

@@ -57,7 +57,11 @@ def run_demo(osds: int, listen: str, say: Callable[[str], None], *, live: bool) 
     """Run the whole demo; always stops every process it started."""
     with SimCluster(osds, nofile=SIM_NOFILE) as sim:
         config = parse_config(
-            {"discovery": {"clusters": [sim.cluster]}, "web": {"listen_address": listen}}
+            {
+                "discovery": {"clusters": [sim.cluster]},
+                "web": {"listen_address": listen},
+                "cluster": {"source": "none"},  # simulated OSDs have no monitors
+            }
         )
         watchdog = Watchdog(config)
         registry = CollectorRegistry()

@@ -67,6 +67,7 @@ class SnapshotCollector:
         yield from self._states(snapshot)
         yield from self._banners(snapshot)
         yield from self._process(snapshot)
+        yield from self._cluster(snapshot)
 
     def describe(self) -> list[Metric]:
         """Nothing to describe up front: families depend on the snapshot."""
@@ -98,6 +99,51 @@ class SnapshotCollector:
             )
             overflows.add_metric([], snapshot.listen_overflows)
             yield overflows
+
+    @staticmethod
+    def _cluster(snapshot: Snapshot) -> Iterator[Metric]:
+        """What the monitors believe, and how asking them went."""
+        status = snapshot.map_status
+        if status is None:  # no cluster view configured
+            return
+        source = [status.source]
+        up = _gauge("monitor_up", "1 if the last OSD map request succeeded.", ("source",))
+        up.add_metric(source, 1.0 if status.last_ok else 0.0)
+        requests = CounterMetricFamily(
+            f"{PREFIX}_monitor_requests", "OSD map requests made.", labels=["source"]
+        )
+        requests.add_metric(source, status.attempts)
+        failures = CounterMetricFamily(
+            f"{PREFIX}_monitor_failures", "OSD map requests that failed.", labels=["source"]
+        )
+        failures.add_metric(source, status.failures)
+        yield from (up, requests, failures)
+        if status.last_seconds is not None:
+            took = _gauge(
+                "monitor_request_duration_seconds",
+                "Duration of the last OSD map request.",
+                ("source",),
+            )
+            took.add_metric(source, status.last_seconds)
+            yield took
+        if status.cluster_map is not None and status.fetched_at is not None:
+            fetched = _gauge(
+                "map_last_success_timestamp_seconds",
+                "When the OSD map was last read.",
+                ("source",),
+            )
+            fetched.add_metric(source, snapshot.wall_time(status.fetched_at))
+            epoch = _gauge("map_epoch", "Epoch of the last OSD map read.")
+            epoch.add_metric([], status.cluster_map.epoch)
+            yield from (fetched, epoch)
+        map_up = _gauge("map_osd_up", "1 if the OSD map says the OSD is up.", ("ceph_daemon",))
+        map_in = _gauge("map_osd_in", "1 if the OSD map says the OSD is in.", ("ceph_daemon",))
+        for report in snapshot.osds:
+            osd = report.observation.map_osd
+            if osd is not None:
+                map_up.add_metric([osd.daemon], float(osd.up))
+                map_in.add_metric([osd.daemon], float(osd.in_))
+        yield from (map_up, map_in)
 
     @staticmethod
     def _states(snapshot: Snapshot) -> Iterator[Metric]:

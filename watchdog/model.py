@@ -151,6 +151,56 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class MapOsd:
+    """One OSD as the monitors see it."""
+
+    daemon: str
+    up: bool
+    in_: bool
+    endpoints: tuple[Endpoint, ...] = ()  # every messenger address, labelled with its role
+    noup: bool = False
+    nodown: bool = False
+    hostname: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterMap:
+    """The parts of the OSD map the watchdog uses."""
+
+    epoch: int
+    flags: frozenset[str] = frozenset()
+    osds: dict[str, MapOsd] = field(default_factory=dict)
+
+    def role_of(self, host: str, port: int) -> tuple[str, Endpoint] | None:
+        """Which OSD and messenger an address belongs to, if any."""
+        for osd in self.osds.values():
+            for endpoint in osd.endpoints:
+                if endpoint.port == port and endpoint.host == host:
+                    return osd.daemon, endpoint
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class MapStatus:
+    """The latest map, if any, and how asking for it went."""
+
+    source: str
+    cluster_map: ClusterMap | None = None
+    fetched_at: float | None = None  # monotonic time of the last success
+    last_ok: bool = False
+    last_error: str = ""
+    last_seconds: float | None = None  # duration of the last attempt
+    attempts: int = 0
+    failures: int = 0
+
+    def fresh(self, now: float, max_age: float) -> ClusterMap | None:
+        """The map, if it is recent enough to judge from."""
+        if self.cluster_map is None or self.fetched_at is None:
+            return None
+        return self.cluster_map if now - self.fetched_at <= max_age else None
+
+
+@dataclass(frozen=True, slots=True)
 class BannerResult:
     """One fresh connection to one endpoint and what came back."""
 
@@ -202,6 +252,8 @@ class Observation:
     # Seconds since the process started (None for static targets): the startup grace counts
     # from the OSD's own start, so a watchdog that starts late never excuses an old zombie.
     process_age_seconds: float | None = None
+    # What the monitors believe (None: no fresh map, so judged from local evidence alone).
+    map_osd: MapOsd | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +323,7 @@ class Snapshot:
     probe_runs: tuple[ProbeRun, ...] = ()
     actions: tuple[PlannedAction, ...] = ()  # decided in this cycle
     actions_total: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (action, result)
+    map_status: MapStatus | None = None  # None: no cluster view configured
 
     def wall_time(self, monotonic: float) -> float:
         """Convert a monotonic timestamp of this process to wall-clock time."""

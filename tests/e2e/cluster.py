@@ -1,0 +1,328 @@
+"""A throw-away real Ceph cluster for end-to-end tests: 1 mon, 1 mgr, N memstore OSDs.
+
+Everything lives in one temporary directory and on 127.0.0.1; daemons run in the foreground
+as our own children (no systemd), so each is stopped by its pid, even when a test fails.
+Built from Debian's packages (ceph-mon, ceph-mgr, ceph-osd, ceph-common).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+BINARIES = ("ceph", "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-authtool", "monmaptool")
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be built or did not reach the state asked for."""
+
+
+def missing_binaries() -> list[str]:
+    return [b for b in BINARIES if shutil.which(b) is None]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Daemon:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+
+
+@dataclass
+class CephCluster:
+    """Build with ``start()``; always ``stop()`` (a context manager does both)."""
+
+    root: Path
+    osds: int = 3
+    name: str = "ceph"
+    fsid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    daemons: dict[str, Daemon] = field(default_factory=dict)
+    with_mgr: bool = True
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "ceph.conf"
+
+    @property
+    def keyring(self) -> Path:
+        return self.root / "admin.keyring"
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- building -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for sub in ("run", "log", "mon", "mgr", "osd"):
+            (self.root / sub).mkdir(exist_ok=True)
+        self.mon_ports = (_free_port(), _free_port())
+        self._write_conf()
+        self._make_mon()
+        self.start_daemon("mon.a")
+        self.wait(lambda: self.ceph_json("mon", "stat") is not None, 30, "the monitor")
+        if self.with_mgr:
+            self._make_mgr()
+            self.start_daemon("mgr.x")
+        for osd_id in range(self.osds):
+            self._make_osd(osd_id)
+            self.start_daemon(f"osd.{osd_id}")
+        self.wait(lambda: self.up_osds() == set(range(self.osds)), 60, "every OSD up")
+
+    def _write_conf(self) -> None:
+        v2, v1 = self.mon_ports
+        r = self.root
+        self.conf.write_text(
+            f"""[global]
+fsid = {self.fsid}
+mon host = [v2:127.0.0.1:{v2},v1:127.0.0.1:{v1}]
+public network = 127.0.0.0/8
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+run dir = {r}/run
+admin socket = {r}/run/$cluster-$name.asok
+log file = {r}/log/$name.log
+pid file = {r}/run/$name.pid
+crash dir = {r}/crash
+mon data = {r}/mon/$cluster-$id
+mgr data = {r}/mgr/$cluster-$id
+osd data = {r}/osd/$cluster-$id
+osd objectstore = memstore
+memstore device bytes = 268435456
+osd pool default size = 3
+osd pool default min size = 2
+osd crush chooseleaf type = 0
+osd pool default pg autoscale mode = off
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+# Keep a real OSD's own timers, but do not let a test host's slowness look like a failure.
+osd op thread timeout = 60
+# SIGTERM must save memstore's contents, so a stopped OSD can start again.
+osd fast shutdown = false
+mgr initial modules = restful
+ms bind msgr2 = true
+
+[client]
+keyring = {self.keyring}
+[mon]
+keyring = $mon_data/keyring
+[mgr]
+keyring = $mgr_data/keyring
+[osd]
+keyring = $osd_data/keyring
+"""
+        )
+
+    def _run(self, *argv: str, timeout: float = 60) -> str:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        if out.returncode != 0:
+            raise ClusterError(f"{' '.join(argv)} exited {out.returncode}: {out.stderr.strip()}")
+        return out.stdout
+
+    def _make_mon(self) -> None:
+        mon_keyring = self.root / "mon.keyring"
+        self._run(
+            "ceph-authtool",
+            "--create-keyring",
+            str(mon_keyring),
+            "--gen-key",
+            "-n",
+            "mon.",
+            "--cap",
+            "mon",
+            "allow *",
+        )
+        self._run(
+            "ceph-authtool",
+            "--create-keyring",
+            str(self.keyring),
+            "--gen-key",
+            "-n",
+            "client.admin",
+            "--cap",
+            "mon",
+            "allow *",
+            "--cap",
+            "osd",
+            "allow *",
+            "--cap",
+            "mgr",
+            "allow *",
+            "--cap",
+            "mds",
+            "allow *",
+        )
+        self._run("ceph-authtool", str(mon_keyring), "--import-keyring", str(self.keyring))
+        v2, v1 = self.mon_ports
+        monmap = self.root / "monmap"
+        self._run(
+            "monmaptool",
+            "--create",
+            "--fsid",
+            self.fsid,
+            "--addv",
+            "a",
+            f"[v2:127.0.0.1:{v2},v1:127.0.0.1:{v1}]",
+            str(monmap),
+        )
+        self._run(
+            "ceph-mon",
+            "-c",
+            str(self.conf),
+            "--mkfs",
+            "-i",
+            "a",
+            "--monmap",
+            str(monmap),
+            "--keyring",
+            str(mon_keyring),
+        )
+        self.daemons["mon.a"] = Daemon("mon.a", ["ceph-mon", "-f", "-c", str(self.conf), "-i", "a"])
+
+    def _make_mgr(self) -> None:
+        data = self.root / "mgr" / f"{self.name}-x"
+        data.mkdir(parents=True, exist_ok=True)
+        self.ceph(
+            "auth",
+            "get-or-create",
+            "mgr.x",
+            "mon",
+            "allow profile mgr",
+            "osd",
+            "allow *",
+            "mds",
+            "allow *",
+            "-o",
+            str(data / "keyring"),
+        )
+        self.daemons["mgr.x"] = Daemon("mgr.x", ["ceph-mgr", "-f", "-c", str(self.conf), "-i", "x"])
+
+    def _make_osd(self, osd_id: int) -> None:
+        osd_uuid = str(uuid.uuid4())
+        created = self.ceph("osd", "new", osd_uuid).strip()
+        if created != str(osd_id):
+            raise ClusterError(f"ceph osd new gave id {created}, expected {osd_id}")
+        data = self.root / "osd" / f"{self.name}-{osd_id}"
+        data.mkdir(parents=True, exist_ok=True)
+        key = self._run("ceph-authtool", "--gen-print-key").strip()
+        (data / "keyring").write_text(f"[osd.{osd_id}]\n\tkey = {key}\n")
+        # The key first: mkfs already asks the monitor for its config as osd.N.
+        self.ceph(
+            "auth",
+            "add",
+            f"osd.{osd_id}",
+            "-i",
+            str(data / "keyring"),
+            "osd",
+            "allow *",
+            "mon",
+            "allow profile osd",
+            "mgr",
+            "allow profile osd",
+        )
+        self._run(
+            "ceph-osd",
+            "-c",
+            str(self.conf),
+            "-i",
+            str(osd_id),
+            "--mkfs",
+            "--osd-uuid",
+            osd_uuid,
+            "--key",
+            key,
+        )
+        self.daemons[f"osd.{osd_id}"] = Daemon(
+            f"osd.{osd_id}", ["ceph-osd", "-f", "-c", str(self.conf), "-i", str(osd_id)]
+        )
+
+    # -- running --------------------------------------------------------------------------
+
+    def start_daemon(self, name: str, **popen: Any) -> subprocess.Popen[bytes]:
+        daemon = self.daemons[name]
+        log = (self.root / "log" / f"{name}.stdout").open("ab")
+        daemon.proc = subprocess.Popen(
+            daemon.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **popen
+        )
+        log.close()
+        return daemon.proc
+
+    def pid(self, name: str) -> int:
+        proc = self.daemons[name].proc
+        if proc is None or proc.poll() is not None:
+            raise ClusterError(f"{name} is not running")
+        return proc.pid
+
+    def stop_daemon(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
+        """Stop one daemon by its pid; returns its exit status."""
+        proc = self.daemons[name].proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        return proc.returncode
+
+    def stop(self) -> None:
+        """Stop every daemon this cluster started: OSDs first, the monitor last."""
+        order = sorted(self.daemons, key=lambda n: {"osd": 0, "mgr": 1, "mon": 2}[n[:3]])
+        for name in order:
+            self.stop_daemon(name, timeout=15)
+
+    # -- asking ---------------------------------------------------------------------------
+
+    def ceph(self, *args: str, timeout: float = 30) -> str:
+        return self._run(
+            "ceph", "-c", str(self.conf), "--connect-timeout", "10", *args, timeout=timeout
+        )
+
+    def ceph_json(self, *args: str) -> Any:
+        try:
+            return json.loads(self.ceph(*args, "-f", "json", timeout=15))
+        except (ClusterError, subprocess.TimeoutExpired, json.JSONDecodeError):
+            return None
+
+    def up_osds(self) -> set[int]:
+        dump = self.ceph_json("osd", "dump")
+        if dump is None:
+            return set()
+        return {o["osd"] for o in dump["osds"] if o["up"]}
+
+    def wait(self, condition: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.5)  # polling the monitor; bounded by the deadline
+        raise ClusterError(f"timed out after {timeout}s waiting for {what}")

@@ -1,0 +1,95 @@
+"""Faults injected into a live ceph-osd, without touching Ceph's code or its heartbeats.
+
+``mute_listeners`` kills only the client accept path of a running OSD: it takes the OSD's
+public listening sockets out of the messenger's epoll set, so they stay open (LISTEN) but are
+never accepted from again, while every established connection (heartbeats among them) keeps
+being served. It is the "listener left unserviced" failure of design.md section 1.
+
+How: pidfd_getfd(2) (Linux >= 5.6, needs ptrace access: root, or the OSD's own uid with
+ptrace_scope 0) gives this process a duplicate of the OSD's epoll fd and of a listening socket
+(the same open files, not copies). An epoll registration is keyed by (open file, fd number),
+so a helper process puts its duplicate of the socket on the OSD's own fd number and calls
+EPOLL_CTL_DEL through its duplicate of the epoll fd. The kernel then removes the OSD's own
+registration. Nothing in the OSD notices: it gets no event, logs nothing, and stays up.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+_HELPER = r"""
+import ctypes, os, select, sys
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_PIDFD_GETFD = 438  # x86_64 and aarch64 share the number
+
+def getfd(pidfd, fd):
+    got = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+    if got < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"pidfd_getfd({fd}): {os.strerror(err)}")
+    return got
+
+pid, pairs = int(sys.argv[1]), [tuple(map(int, p.split(":"))) for p in sys.argv[2:]]
+pidfd = os.pidfd_open(pid)
+for epfd, fd in pairs:
+    try:
+        os.fstat(fd)
+    except OSError:
+        pass
+    else:
+        sys.exit(f"fd {fd} is in use in the helper; cannot mirror the OSD's fd number")
+    ep = select.epoll.fromfd(getfd(pidfd, epfd))
+    sock = getfd(pidfd, fd)
+    os.dup2(sock, fd)
+    ep.unregister(fd)
+    os.close(fd)
+    os.close(sock)
+    ep.close()
+"""
+
+
+def epoll_holding(pid: int, fd: int, proc: Path = Path("/proc")) -> int:
+    """The OSD's epoll fd in which ``fd`` is registered (read from /proc/PID/fdinfo)."""
+    for entry in (proc / str(pid) / "fd").iterdir():
+        try:
+            if "eventpoll" not in str(entry.readlink()):
+                continue
+            info = (proc / str(pid) / "fdinfo" / entry.name).read_text()
+        except OSError:
+            continue
+        if re.search(rf"^tfd:\s+{fd}\s", info, flags=re.MULTILINE):
+            return int(entry.name)
+    raise LookupError(f"fd {fd} of pid {pid} is in no epoll set")
+
+
+def mute_listeners(pid: int, fds: list[int]) -> None:
+    """Stop the OSD from ever accepting on these listening fds; they stay open."""
+    pairs = [f"{epoll_holding(pid, fd)}:{fd}" for fd in fds]
+    out = subprocess.run(
+        [sys.executable, "-c", _HELPER, str(pid), *pairs],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        close_fds=True,
+    )
+    if out.returncode != 0:
+        raise OSError(f"muting fds {fds} of pid {pid} failed: {out.stderr.strip()}")
+
+
+def listener_fds(pid: int, ports: set[int]) -> list[int]:
+    """The fd numbers of the pid's listening sockets bound to these ports (via ss)."""
+    out = subprocess.run(
+        ["ss", "-Hltnp"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    fds = []
+    for line in out.splitlines():
+        fields = line.split()
+        port = int(fields[3].rsplit(":", 1)[1])
+        match = re.search(rf"pid={pid},fd=(\d+)", line)
+        if port in ports and match:
+            fds.append(int(match.group(1)))
+    return sorted(fds)

@@ -1,0 +1,57 @@
+"""Discover stage, merge: what this host shows, labelled and completed with the OSD map.
+
+The map names each address's messenger role (better than inferring it from bind order), and
+lists OSDs that should be running here: an OSD whose metadata names this host, or whose
+addresses this host holds, but for which no process exists is reported, not forgotten.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from watchdog.model import Listener, Target
+
+if TYPE_CHECKING:
+    from watchdog.model import ClusterMap, MapOsd
+
+
+def this_host(configured: str | None) -> set[str]:
+    """The names this host may have in ``osd metadata`` (Ceph records the short name)."""
+    if configured:
+        return {configured}
+    name = socket.gethostname()
+    return {name, name.split(".", 1)[0]}
+
+
+def label_roles(target: Target, cluster_map: ClusterMap) -> Target:
+    """Relabel the target's listeners with the roles the map gives their addresses."""
+    osd = cluster_map.osds.get(target.daemon)
+    if osd is None:
+        return target
+    by_address = {(e.host, e.port): e for e in osd.endpoints}
+    listeners = tuple(
+        replace(li, endpoint=by_address.get((li.endpoint.host, li.endpoint.port), li.endpoint))
+        for li in target.listeners
+    )
+    return replace(target, listeners=listeners)
+
+
+def expected_here(
+    cluster_map: ClusterMap, local: list[Target], hostnames: set[str], cluster: str
+) -> list[tuple[Target, MapOsd]]:
+    """OSDs the map places on this host that have no process here."""
+    present = {t.daemon for t in local}
+    local_hosts = {li.endpoint.host for t in local for li in t.listeners}
+    missing = []
+    for osd in cluster_map.osds.values():
+        if osd.daemon in present or not (osd.up or osd.in_):
+            continue  # running here, or retired by an operator (down and out)
+        here = osd.hostname in hostnames if osd.hostname else False
+        # Without metadata, an OSD that was up on one of our addresses belongs here too.
+        here = here or (osd.hostname is None and any(e.host in local_hosts for e in osd.endpoints))
+        if here:
+            listeners = tuple(Listener(e, present=False) for e in osd.endpoints)
+            missing.append((Target(osd.daemon, cluster, None, listeners), osd))
+    return missing
