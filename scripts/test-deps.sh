@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the system packages the test suite needs: Prometheus (promtool, real scrapes) and
-# systemd (systemd-analyze for the unit) and Alertmanager (amtool for the example routes).
+# Install the system packages the test suite needs: Ceph (a real throw-away cluster for the
+# end-to-end tests, and the librados binding), Prometheus (promtool, real scrapes), Alertmanager
+# (amtool for the example routes), systemd (systemd-analyze for the unit), iproute2 (ss).
 # Runs apt-get only as root on a Debian-like host; elsewhere it says what is missing, and the
 # tests that need it skip -- except under CI=true, where they fail instead.
 set -euo pipefail
@@ -10,6 +11,12 @@ missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+command -v ceph-mon >/dev/null 2>&1 || missing+=(ceph-mon)
+command -v ceph-osd >/dev/null 2>&1 || missing+=(ceph-osd)
+command -v ceph-mgr >/dev/null 2>&1 || missing+=(ceph-mgr)
+command -v ceph >/dev/null 2>&1 || missing+=(ceph-common)
+ls /usr/lib/python3/dist-packages/rados.*.so >/dev/null 2>&1 || missing+=(python3-rados)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
@@ -18,7 +25,8 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing system packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # policy-rc.d 101: install, but do not start the distribution's own Prometheus service.
+    # policy-rc.d 101: install, but do not start the distribution's own services (Prometheus,
+    # Alertmanager, Ceph): the tests start what they need themselves.
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
         chmod +x /usr/sbin/policy-rc.d

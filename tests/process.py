@@ -37,6 +37,7 @@ class Daemon:
             env={**os.environ, **(env or {})},
         )
         self.lines: list[str] = []
+        self.arrived: list[float] = []  # monotonic time each line was read
         self.changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -44,15 +45,23 @@ class Daemon:
         for line in self.proc.stderr:
             with self.changed:
                 self.lines.append(line)
+                self.arrived.append(time.monotonic())
                 self.changed.notify_all()
 
-    def wait_for_log(self, text: str, timeout: float = 15) -> str:
+    def wait_for_log(self, text: str, timeout: float = 15, after: float = 0.0) -> str:
+        """The first line containing ``text`` read after monotonic time ``after``."""
+        return self.wait_for_line(text, timeout, after)[0]
+
+    def wait_for_line(
+        self, text: str, timeout: float = 15, after: float = 0.0
+    ) -> tuple[str, float]:
+        """Like wait_for_log, with the monotonic time the line arrived."""
         deadline = time.monotonic() + timeout
         with self.changed:
             while True:
-                for line in self.lines:
-                    if text in line:
-                        return line
+                for line, at in zip(self.lines, self.arrived, strict=True):
+                    if text in line and at >= after:
+                        return line, at
                 left = deadline - time.monotonic()
                 if left <= 0 or self.proc.poll() is not None:
                     pytest.fail(f"never logged {text!r}; got:\n{''.join(self.lines)}")

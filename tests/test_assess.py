@@ -16,6 +16,7 @@ from watchdog.model import (
     FdSample,
     Incarnation,
     Listener,
+    MapOsd,
     Msgr,
     Observation,
     Outcome,
@@ -256,3 +257,60 @@ def test_every_state_is_reachable_and_can_be_left():
     left = {t.old for t in transitions if t.old is not None}
     assert entered == set(State)
     assert left == set(State)
+
+
+UP = MapOsd("osd.3", up=True, in_=True)
+DOWN = MapOsd("osd.3", up=False, in_=True)
+
+
+def on_map(obs: Observation, osd: MapOsd | None) -> Observation:
+    return replace(obs, map_osd=osd)
+
+
+def test_with_the_map_a_zombie_is_one_the_monitors_still_call_up():
+    failing = on_map(observe(Outcome.NO_BANNER), UP)
+    states, transitions = run([on_map(observe(), UP), on_map(observe(), UP), failing, failing])
+    assert states[-1] is State.ZOMBIE
+    assert transitions[-1].cause.endswith("; the OSD map still says up")
+
+
+def test_the_map_saying_down_makes_a_running_osd_down_not_zombie():
+    failing = on_map(observe(Outcome.NO_BANNER), DOWN)
+    states, transitions = run([observe(), observe(), failing, failing])
+    assert states[-2:] == [State.DOWN, State.DOWN]
+    assert transitions[-1].cause == "the process runs, but the OSD map says down"
+
+
+def test_a_new_process_still_booting_stays_starting_while_the_map_says_down():
+    policy = AssessConfig(startup_grace_seconds=30)
+    booting = replace(on_map(observe(Outcome.REFUSED), DOWN), process_age_seconds=2.0)
+    booted = replace(on_map(observe(), UP), process_age_seconds=4.0)
+    states, _ = run([booting, booting, booted], policy)
+    assert states == [State.STARTING, State.STARTING, State.HEALTHY]
+
+
+def test_an_osd_up_in_the_map_with_no_process_here_is_down_with_that_cause():
+    ghost = Observation(replace(TARGET, incarnation=None), alive=False, map_osd=UP)
+    states, transitions = run([ghost])
+    assert states == [State.DOWN]
+    assert transitions[0].cause == "no ceph-osd process on this host; the OSD map still says up"
+
+
+def test_death_soon_after_fd_pressure_is_blamed_on_fd_exhaustion_even_via_suspect():
+    # What Ceph 16.2 does at the limit: fd pressure, one cycle of reset probes while it
+    # aborts, then the process is gone.
+    pressed = observe(fds=FdSample(FdOutcome.OK, open_fds=820, limit=1000))
+    dying = observe(Outcome.RESET, beats=0, fds=FdSample(FdOutcome.OK, open_fds=700, limit=1000))
+    states, transitions = run([observe(), pressed, dying, observe(alive=False)])
+    assert states == [State.STARTING, State.FD_PRESSURE, State.SUSPECT, State.DOWN]
+    assert transitions[-1].cause == (
+        "process exited with fds at 70% of its limit (likely fd exhaustion)"
+    )
+
+
+def test_an_old_fd_pressure_is_not_blamed_for_a_later_death():
+    pressed = observe(fds=FdSample(FdOutcome.OK, open_fds=820, limit=1000))
+    calm = observe(fds=FdSample(FdOutcome.OK, open_fds=100, limit=1000))
+    states, transitions = run([observe(), pressed, *[calm] * 40, observe(alive=False)])
+    assert states[-1] is State.DOWN
+    assert transitions[-1].cause == "process exited"

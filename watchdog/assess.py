@@ -27,6 +27,7 @@ from watchdog.model import (
 if TYPE_CHECKING:
     from watchdog.config import AssessConfig
 
+FD_BLAME_SECONDS = 30.0  # fd pressure this recent makes fd exhaustion the likely cause of death
 RECOVERING = frozenset({State.SUSPECT, State.ZOMBIE, State.UNOBSERVABLE})
 
 
@@ -123,10 +124,14 @@ def _when_gone(
     ratio = prev.last_fd_ratio if prev else None
     osd = observation.map_osd
     cause = "process exited" if prev is not None else "no ceph-osd process on this host"
+    # Under fd pressure in the last few cycles: whatever state the dying moments showed
+    # (a reset, a refused probe), running out of fds is the likely cause.
+    pressed_at = prev.fd_pressure_at if prev is not None else None
+    recent = pressed_at is not None and now - pressed_at <= FD_BLAME_SECONDS
+    if ratio is not None and (ratio >= 0.9 or recent):
+        cause += f" with fds at {ratio:.0%} of its limit (likely fd exhaustion)"
     if osd is not None:
         cause += "; the OSD map still says up" if osd.up else "; down in the OSD map"
-    if ratio is not None and ratio >= 0.9:
-        cause += f" with fds at {ratio:.0%} of its limit (likely fd exhaustion)"
     if prev is None:
         return OsdStatus(State.DOWN, now, cause), Transition(daemon, None, State.DOWN, now, cause)
     return _move(replace(prev, failing_cycles=0, ok_cycles=0), State.DOWN, cause, now, daemon)
@@ -158,7 +163,10 @@ def _judge(
 ) -> tuple[OsdStatus, Transition | None]:
     daemon = observation.target.daemon
     evidence = gather(observation)
-    status = replace(prev, last_fd_ratio=observation.fds.ratio or prev.last_fd_ratio)
+    ratio = observation.fds.ratio
+    status = replace(prev, last_fd_ratio=ratio or prev.last_fd_ratio)
+    if prev.state is State.FD_PRESSURE or (ratio is not None and ratio >= policy.fd_pressure_ratio):
+        status = replace(status, fd_pressure_at=now)
     blind = _blind_reason(observation, evidence)
     if blind:
         status = replace(status, blind_cycles=status.blind_cycles + 1)
@@ -181,6 +189,9 @@ def _answering(
     status = replace(status, failing_cycles=0, ok_cycles=status.ok_cycles + 1)
     if status.state in RECOVERING and status.ok_cycles < policy.recover_after_successes:
         return replace(status, cause=f"recovering: {status.ok_cycles} good cycle(s)"), None
+    if observation.fds.ratio is None and status.state is State.FD_PRESSURE:
+        # No fd count this cycle (a process dumping core, say): no news is not good news.
+        return replace(status, cause=status.cause), None
     pressure = _fd_pressure(observation, policy, status.state)
     if pressure:
         return _move(status, State.FD_PRESSURE, pressure, now, daemon)

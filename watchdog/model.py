@@ -268,6 +268,7 @@ class OsdStatus:
     ok_cycles: int = 0  # consecutive cycles with every endpoint answering
     blind_cycles: int = 0  # consecutive cycles without usable evidence
     last_fd_ratio: float | None = None  # kept so a crash can be blamed on fd exhaustion
+    fd_pressure_at: float | None = None  # last time (monotonic) fds were under pressure
 
 
 @dataclass(frozen=True, slots=True)

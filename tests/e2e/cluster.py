@@ -126,6 +126,8 @@ osd op thread timeout = 60
 # SIGTERM must save memstore's contents, so a stopped OSD can start again.
 osd fast shutdown = false
 mgr initial modules = restful
+auth allow insecure global id reclaim = false
+mon warn on insecure global id reclaim allowed = false
 ms bind msgr2 = true
 
 [client]
@@ -318,6 +320,18 @@ keyring = $osd_data/keyring
         if dump is None:
             return set()
         return {o["osd"] for o in dump["osds"] if o["up"]}
+
+    def wait_for_restful(self, timeout: float = 30) -> str:
+        """The mgr restful module's URL, once it serves."""
+        found: list[str] = []
+
+        def serving() -> bool:
+            services = self.ceph_json("mgr", "services") or {}
+            found[:] = [services["restful"]] if "restful" in services else []
+            return bool(found)
+
+        self.wait(serving, timeout, "the restful module")
+        return found[0]
 
     def wait(self, condition: Any, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

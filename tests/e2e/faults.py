@@ -32,7 +32,8 @@ def getfd(pidfd, fd):
         raise OSError(err, f"pidfd_getfd({fd}): {os.strerror(err)}")
     return got
 
-pid, pairs = int(sys.argv[1]), [tuple(map(int, p.split(":"))) for p in sys.argv[2:]]
+action, pid = sys.argv[1], int(sys.argv[2])
+pairs = [tuple(map(int, p.split(":"))) for p in sys.argv[3:]]
 pidfd = os.pidfd_open(pid)
 for epfd, fd in pairs:
     try:
@@ -44,7 +45,10 @@ for epfd, fd in pairs:
     ep = select.epoll.fromfd(getfd(pidfd, epfd))
     sock = getfd(pidfd, fd)
     os.dup2(sock, fd)
-    ep.unregister(fd)
+    if action == "mute":
+        ep.unregister(fd)
+    else:  # as Ceph registers a listener: readable, edge-triggered, data = its fd number
+        ep.register(fd, select.EPOLLIN | select.EPOLLET)
     os.close(fd)
     os.close(sock)
     ep.close()
@@ -65,11 +69,25 @@ def epoll_holding(pid: int, fd: int, proc: Path = Path("/proc")) -> int:
     raise LookupError(f"fd {fd} of pid {pid} is in no epoll set")
 
 
-def mute_listeners(pid: int, fds: list[int]) -> None:
-    """Stop the OSD from ever accepting on these listening fds; they stay open."""
-    pairs = [f"{epoll_holding(pid, fd)}:{fd}" for fd in fds]
+def mute_listeners(pid: int, fds: list[int]) -> dict[int, int]:
+    """Stop the OSD from ever accepting on these listening fds; they stay open.
+
+    Returns {fd: epoll fd} for ``unmute_listeners``.
+    """
+    epolls = {fd: epoll_holding(pid, fd) for fd in fds}
+    _run_helper("mute", pid, epolls)
+    return epolls
+
+
+def unmute_listeners(pid: int, epolls: dict[int, int]) -> None:
+    """Register the listeners again, as Ceph did: the OSD accepts (and drains its queue)."""
+    _run_helper("unmute", pid, epolls)
+
+
+def _run_helper(action: str, pid: int, epolls: dict[int, int]) -> None:
+    pairs = [f"{epfd}:{fd}" for fd, epfd in epolls.items()]
     out = subprocess.run(
-        [sys.executable, "-c", _HELPER, str(pid), *pairs],
+        [sys.executable, "-c", _HELPER, action, str(pid), *pairs],
         capture_output=True,
         text=True,
         timeout=30,
@@ -77,7 +95,7 @@ def mute_listeners(pid: int, fds: list[int]) -> None:
         close_fds=True,
     )
     if out.returncode != 0:
-        raise OSError(f"muting fds {fds} of pid {pid} failed: {out.stderr.strip()}")
+        raise OSError(f"{action} of fds {sorted(epolls)} of pid {pid} failed: {out.stderr.strip()}")
 
 
 def listener_fds(pid: int, ports: set[int]) -> list[int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import shlex
 import subprocess
 import sys
@@ -21,11 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
+import urllib3
 
 if TYPE_CHECKING:
     from types import ModuleType
 
     from watchdog.config import ClusterConfig
+
+log = logging.getLogger(__name__)
 
 # Parsed JSON from Ceph: its shape is checked where it is read (discover/cluster.py).
 Json = Any
@@ -74,7 +78,8 @@ class CliClient:
 
     def command(self, prefix: str, timeout: float) -> Json:
         """Run ``ceph PREFIX -f json``; the connect timeout keeps a dead mon from hanging us."""
-        argv = [*self.argv, "--connect-timeout", f"{max(1, int(timeout))}"]
+        # Leave the CLI's own start-up (0.3 s or more) inside the caller's timeout.
+        argv = [*self.argv, "--connect-timeout", f"{max(1, int(timeout) - 1)}"]
         argv += [*prefix.split(), "-f", "json"]
         try:
             out = subprocess.run(  # noqa: S603 - fixed argv from the config, no shell
@@ -130,7 +135,12 @@ class RadosClient:
 
     def _connect(self, timeout: float) -> Json:
         if self.cluster is None:
-            conf = {"keyring": str(self.config.keyring)} if self.config.keyring else {}
+            # connect() ignores its timeout argument; these options are what bound it
+            # (client_mount_timeout defaults to 300 s).
+            seconds = str(max(1, int(timeout)))
+            conf = {"client_mount_timeout": seconds, "rados_mon_op_timeout": seconds}
+            if self.config.keyring:
+                conf["keyring"] = str(self.config.keyring)
             cluster = self.rados.Rados(
                 clustername=self.config.name,
                 name=self.config.client_name,
@@ -178,15 +188,23 @@ class RestfulClient:
         key = config.restful_key_file.read_text().strip()
         self.session.auth = (config.restful_user, key)
         # TLS is verified unless turned off; a private CA is the usual case for restful.
-        self.session.verify = (
+        # Passed on each request: a session-wide setting loses to REQUESTS_CA_BUNDLE.
+        self.verify: str | bool = (
             str(config.restful_ca_file) if config.restful_ca_file else config.restful_verify_tls
         )
+        if self.verify is False:
+            # Said once here rather than by urllib3 on every request.
+            log.warning("TLS verification of %s is OFF (cluster.restful_verify_tls)", self.url)
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def command(self, prefix: str, timeout: float) -> Json:
         """One request, waited for; the command's own failure comes back in ``failed``."""
         try:
             reply = self.session.post(
-                self.url, json={"prefix": prefix, "format": "json"}, timeout=timeout
+                self.url,
+                json={"prefix": prefix, "format": "json"},
+                timeout=timeout,
+                verify=self.verify,
             )
         except requests.RequestException as exc:
             raise MonitorError(f"restful {prefix}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,73 @@
+"""Monitor clients and the map watcher, against a real `ceph` CLI and unreachable monitors."""
+
+import socket
+
+import pytest
+
+from tests.conftest import require_tool
+from watchdog.config import parse_config
+from watchdog.discover.mapwatch import MapWatcher
+from watchdog.discover.monitor import CliClient, MonitorError, RadosClient, load_rados, make_client
+
+
+def unreachable_conf(tmp_path):
+    """A ceph.conf whose only monitor is a loopback port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    conf = tmp_path / "ceph.conf"
+    conf.write_text(f"[global]\nmon host = v2:127.0.0.1:{port}\nauth client required = none\n")
+    return conf
+
+
+def cluster_config(**cluster):
+    return parse_config({"cluster": cluster}).cluster
+
+
+def test_none_means_no_client_and_cli_means_the_cli():
+    assert make_client(cluster_config(source="none")) is None
+    assert isinstance(make_client(cluster_config(source="cli")), CliClient)
+
+
+def test_auto_prefers_librados_when_it_can_be_loaded():
+    client = make_client(cluster_config(source="auto"))
+    expected = RadosClient if load_rados() is not None else CliClient
+    assert isinstance(client, expected)
+
+
+def test_a_missing_ceph_command_is_a_clear_error():
+    client = CliClient(cluster_config(ceph_command="/nonexistent/ceph"))
+    with pytest.raises(MonitorError, match=r"/nonexistent/ceph not found: install ceph-common"):
+        client.command("osd dump", timeout=2)
+
+
+def test_an_unreachable_monitor_fails_within_the_timeout_through_the_cli(tmp_path):
+    require_tool("ceph")
+    client = CliClient(cluster_config(source="cli", conf=str(unreachable_conf(tmp_path))))
+    with pytest.raises(MonitorError, match=r"ceph osd dump( exited \d+|: no answer within)"):
+        client.command("osd dump", timeout=2)
+
+
+def test_an_unreachable_monitor_fails_through_librados(tmp_path):
+    if load_rados() is None:
+        pytest.skip("the librados binding (python3-rados) is not installed")
+    config = cluster_config(source="rados", conf=str(unreachable_conf(tmp_path)))
+    client = make_client(config)
+    with pytest.raises(MonitorError, match="librados connect"):
+        client.command("osd dump", timeout=1)
+    client.close()
+
+
+def test_the_watcher_records_failures_and_keeps_no_map(tmp_path, caplog):
+    require_tool("ceph")
+    config = cluster_config(source="cli", conf=str(unreachable_conf(tmp_path)), timeout_seconds=2)
+    watcher = MapWatcher(CliClient(config), config)
+    first = watcher.refresh()
+    second = watcher.refresh()
+    assert (first.last_ok, second.attempts, second.failures) == (False, 2, 2)
+    assert second.cluster_map is None
+    assert second.fresh(now=0.0, max_age=60) is None
+    assert second.last_error.startswith("ceph osd dump")
+    # One warning for a failure that repeats, not one per attempt.
+    warnings = [r for r in caplog.records if "cannot read the OSD map" in r.message]
+    assert len(warnings) == 1

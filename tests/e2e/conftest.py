@@ -1,0 +1,174 @@
+"""Fixtures for end-to-end tests on a real Ceph cluster and a real watchdog daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import IN_CI, require_tool
+from tests.e2e.cluster import BINARIES, CephCluster
+from tests.process import Daemon, unused_port
+from watchdog.discover.monitor import load_rados
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture
+def ceph() -> Iterator[CephCluster]:
+    """A fresh 1 mon, 1 mgr, 3 OSD memstore cluster; every daemon stopped afterwards."""
+    for binary in BINARIES:
+        require_tool(binary)
+    if os.geteuid() != 0:
+        # Injecting faults into a running OSD needs ptrace rights over it (pidfd_getfd).
+        if IN_CI:
+            pytest.fail("the end-to-end tests run as root under CI")
+        pytest.skip("the end-to-end tests need root")
+    # Short: admin socket paths must fit in 108 bytes.
+    root = Path(tempfile.mkdtemp(prefix="ceph-e2e-", dir="/tmp"))
+    try:
+        with CephCluster(root, osds=3) as cluster:
+            yield cluster
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class Watch:
+    """The watchdog daemon watching the test cluster, and its metrics."""
+
+    def __init__(self, cluster: CephCluster, workdir: Path, **cluster_view: object) -> None:
+        self.port = unused_port()
+        view = {
+            "source": "rados",
+            "conf": str(cluster.conf),
+            "keyring": str(cluster.keyring),
+            "refresh_seconds": 2.0,
+            "timeout_seconds": 2.0,
+        } | cluster_view
+        lines = "\n".join(f"{key} = {toml_value(value)}" for key, value in view.items())
+        config = workdir / "watchdog.toml"
+        config.write_text(
+            "[loop]\ninterval_seconds = 0.5\nprobe_timeout_seconds = 0.5\n"
+            f'[web]\nlisten_address = "127.0.0.1:{self.port}"\n'
+            f'[discovery]\nclusters = ["{cluster.name}"]\n'
+            f"[cluster]\n{lines}\n"
+            "[assess]\nstartup_grace_seconds = 10\n"
+        )
+        self.daemon = Daemon(config)
+
+    def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        return _samples(requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text)
+
+    def states(self) -> dict[str, str]:
+        found = {}
+        for labels, value in self.metrics().get("osd_watchdog_osd_state", []):
+            if value == 1.0:
+                found[labels["ceph_daemon"]] = labels["state"]
+        return found
+
+    def wait_states(self, wanted: dict[str, str], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        seen: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            try:
+                seen = self.states()
+            except requests.ConnectionError:
+                seen = {}
+            if seen == wanted:
+                return
+            threading.Event().wait(0.25)  # polling the daemon's /metrics; bounded
+        pytest.fail(f"states {seen} never became {wanted}")
+
+    def transitions(self, daemon: str) -> list[str]:
+        """'old -> new' for every transition of one OSD logged so far."""
+        prefix = f"{daemon}: "
+        found = []
+        for line in self.daemon.lines:
+            _, _, rest = line.partition(prefix)
+            if rest and " -> " in rest:
+                old, _, tail = rest.partition(" -> ")
+                found.append(f"{old} -> {tail.split(':', 1)[0]}")
+        return found
+
+    def stop(self) -> int:
+        return self.daemon.stop()
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    return repr(value)
+
+
+def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    found: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return found
+
+
+@pytest.fixture
+def watch_factory(tmp_path) -> Iterator[object]:
+    started: list[Watch] = []
+
+    def start(cluster: CephCluster, **cluster_view: object) -> Watch:
+        watch = Watch(cluster, tmp_path, **cluster_view)
+        started.append(watch)
+        return watch
+
+    yield start
+    for watch in started:
+        watch.stop()
+
+
+class ClientIO:
+    """Light client IO through librados: a few small writes and reads a second, bounded."""
+
+    def __init__(self, cluster: CephCluster, pool: str, rate: float = 20.0) -> None:
+        rados = load_rados()
+        if rados is None:
+            pytest.fail("the librados binding is missing (the test command installs python3-rados)")
+        self.handle = rados.Rados(
+            conffile=str(cluster.conf), conf={"keyring": str(cluster.keyring)}
+        )
+        self.handle.connect()
+        self.ioctx = self.handle.open_ioctx(pool)
+        self.rate = rate
+        self.ops = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        payload = b"x" * 4096
+        while not self._stop.is_set():
+            name = f"obj-{self.ops % 16}"
+            try:
+                self.ioctx.write_full(name, payload)
+                assert self.ioctx.read(name, 4096) == payload
+            except Exception as exc:  # noqa: BLE001 - recorded and asserted on by the test
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.ops += 1
+            self._stop.wait(1 / self.rate)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        self.ioctx.close()
+        self.handle.shutdown()
