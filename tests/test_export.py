@@ -83,7 +83,9 @@ def golden_snapshot() -> Snapshot:
         actions_total={("fence_restart_unfence", "dry_run"): 1},
         map_status=MapStatus(
             source="rados",
-            cluster_map=ClusterMap(epoch=17, osds={"osd.1": MAP_OSD}),
+            cluster_map=ClusterMap(
+                epoch=17, flags=frozenset({"nodown", "sortbitwise"}), osds={"osd.1": MAP_OSD}
+            ),
             fetched_at=995.0,
             last_ok=True,
             last_seconds=0.0023,

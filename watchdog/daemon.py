@@ -165,7 +165,7 @@ class Watchdog:
     def cycle(self) -> Snapshot:
         """One pass of the whole pipeline; publishes and returns the snapshot."""
         started = time.monotonic()
-        cluster_map = self._fresh_map(started)
+        cluster_map = self.fresh_map()
         targets, runs = self.discover_once(cluster_map)
         observations, probe_runs = self._probe(targets, cluster_map)
         transitions = self._assess(observations)
@@ -193,10 +193,11 @@ class Watchdog:
         if self.map_watcher is not None:
             self.map_watcher.refresh()
 
-    def _fresh_map(self, now: float) -> ClusterMap | None:
+    def fresh_map(self) -> ClusterMap | None:
+        """The OSD map, if one was read recently enough to judge from."""
         if self.map_watcher is None:
             return None
-        return self.map_watcher.status().fresh(now, self.config.cluster.max_age)
+        return self.map_watcher.status().fresh(time.monotonic(), self.config.cluster.max_age)
 
     def discover_once(
         self, cluster_map: ClusterMap | None = None

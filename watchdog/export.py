@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from watchdog import __version__
+from watchdog.export_cluster import PREFIX, cluster_metrics, gauge
 from watchdog.model import Outcome, Snapshot, State
 
 if TYPE_CHECKING:
@@ -31,12 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PREFIX = "osd_watchdog"
 ENDPOINT_LABELS = ("ceph_daemon", "role", "protocol", "address")
-
-
-def _gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:
-    return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=list(labels))
 
 
 def _endpoint_labels(daemon: str, endpoint: Endpoint) -> list[str]:
@@ -67,7 +63,7 @@ class SnapshotCollector:
         yield from self._states(snapshot)
         yield from self._banners(snapshot)
         yield from self._process(snapshot)
-        yield from self._cluster(snapshot)
+        yield from cluster_metrics(snapshot)
 
     def describe(self) -> list[Metric]:
         """Nothing to describe up front: families depend on the snapshot."""
@@ -75,14 +71,14 @@ class SnapshotCollector:
 
     @staticmethod
     def _loop(snapshot: Snapshot) -> Iterator[Metric]:
-        duration = _gauge("loop_duration_seconds", "Duration of the last probe cycle.")
+        duration = gauge("loop_duration_seconds", "Duration of the last probe cycle.")
         duration.add_metric([], snapshot.cycle_seconds)
-        last = _gauge("last_loop_timestamp_seconds", "Wall-clock time the last cycle ended.")
+        last = gauge("last_loop_timestamp_seconds", "Wall-clock time the last cycle ended.")
         last.add_metric([], snapshot.taken_at)
         loops = CounterMetricFamily(f"{PREFIX}_loops", "Probe cycles completed.")
         loops.add_metric([], snapshot.cycles)
-        ok = _gauge("probe_run_success", "1 if the prober ran without an error.", ("probe",))
-        took = _gauge("probe_run_duration_seconds", "Time a prober took.", ("probe",))
+        ok = gauge("probe_run_success", "1 if the prober ran without an error.", ("probe",))
+        took = gauge("probe_run_duration_seconds", "Time a prober took.", ("probe",))
         for run in snapshot.probe_runs:
             ok.add_metric([run.name], 0.0 if run.error else 1.0)
             took.add_metric([run.name], run.duration_seconds)
@@ -101,55 +97,10 @@ class SnapshotCollector:
             yield overflows
 
     @staticmethod
-    def _cluster(snapshot: Snapshot) -> Iterator[Metric]:
-        """What the monitors believe, and how asking them went."""
-        status = snapshot.map_status
-        if status is None:  # no cluster view configured
-            return
-        source = [status.source]
-        up = _gauge("monitor_up", "1 if the last OSD map request succeeded.", ("source",))
-        up.add_metric(source, 1.0 if status.last_ok else 0.0)
-        requests = CounterMetricFamily(
-            f"{PREFIX}_monitor_requests", "OSD map requests made.", labels=["source"]
-        )
-        requests.add_metric(source, status.attempts)
-        failures = CounterMetricFamily(
-            f"{PREFIX}_monitor_failures", "OSD map requests that failed.", labels=["source"]
-        )
-        failures.add_metric(source, status.failures)
-        yield from (up, requests, failures)
-        if status.last_seconds is not None:
-            took = _gauge(
-                "monitor_request_duration_seconds",
-                "Duration of the last OSD map request.",
-                ("source",),
-            )
-            took.add_metric(source, status.last_seconds)
-            yield took
-        if status.cluster_map is not None and status.fetched_at is not None:
-            fetched = _gauge(
-                "map_last_success_timestamp_seconds",
-                "When the OSD map was last read.",
-                ("source",),
-            )
-            fetched.add_metric(source, snapshot.wall_time(status.fetched_at))
-            epoch = _gauge("map_epoch", "Epoch of the last OSD map read.")
-            epoch.add_metric([], status.cluster_map.epoch)
-            yield from (fetched, epoch)
-        map_up = _gauge("map_osd_up", "1 if the OSD map says the OSD is up.", ("ceph_daemon",))
-        map_in = _gauge("map_osd_in", "1 if the OSD map says the OSD is in.", ("ceph_daemon",))
-        for report in snapshot.osds:
-            osd = report.observation.map_osd
-            if osd is not None:
-                map_up.add_metric([osd.daemon], float(osd.up))
-                map_in.add_metric([osd.daemon], float(osd.in_))
-        yield from (map_up, map_in)
-
-    @staticmethod
     def _states(snapshot: Snapshot) -> Iterator[Metric]:
         labels = ("ceph_daemon", "state")
-        state = _gauge("osd_state", "1 for the state the OSD is in, 0 for the others.", labels)
-        since = _gauge(
+        state = gauge("osd_state", "1 for the state the OSD is in, 0 for the others.", labels)
+        since = gauge(
             "osd_state_since_timestamp_seconds", "When the OSD entered its state.", ("ceph_daemon",)
         )
         entered = CounterMetricFamily(
@@ -171,18 +122,18 @@ class SnapshotCollector:
 
     @staticmethod
     def _banners(snapshot: Snapshot) -> Iterator[Metric]:
-        success = _gauge("probe_success", "1 if the listener sent a Ceph banner.", ENDPOINT_LABELS)
-        outcome = _gauge(
+        success = gauge("probe_success", "1 if the listener sent a Ceph banner.", ENDPOINT_LABELS)
+        outcome = gauge(
             "probe_outcome", "1 for the outcome of the last probe.", (*ENDPOINT_LABELS, "outcome")
         )
-        duration = _gauge("probe_duration_seconds", "Duration of the last probe.", ENDPOINT_LABELS)
-        connect = _gauge(
+        duration = gauge("probe_duration_seconds", "Duration of the last probe.", ENDPOINT_LABELS)
+        connect = gauge(
             "probe_connect_seconds", "TCP connect time of the last probe.", ENDPOINT_LABELS
         )
-        banner = _gauge(
+        banner = gauge(
             "probe_banner_seconds", "Time from connect start to banner.", ENDPOINT_LABELS
         )
-        listening = _gauge(
+        listening = gauge(
             "listener_present", "1 if the listening socket still exists.", ENDPOINT_LABELS
         )
         for report in snapshot.osds:
@@ -205,19 +156,19 @@ class SnapshotCollector:
     @staticmethod
     def _process(snapshot: Snapshot) -> Iterator[Metric]:
         one = ("ceph_daemon",)
-        open_fds = _gauge("osd_open_fds", "Open file descriptors of the OSD process.", one)
-        max_fds = _gauge("osd_max_fds", "Soft RLIMIT_NOFILE of the OSD process.", one)
-        ratio = _gauge("osd_fd_ratio", "Open fds as a fraction of the soft limit.", one)
-        eta = _gauge(
+        open_fds = gauge("osd_open_fds", "Open file descriptors of the OSD process.", one)
+        max_fds = gauge("osd_max_fds", "Soft RLIMIT_NOFILE of the OSD process.", one)
+        ratio = gauge("osd_fd_ratio", "Open fds as a fraction of the soft limit.", one)
+        eta = gauge(
             "osd_fd_exhaustion_seconds", "Predicted seconds until the fd limit is hit.", one
         )
-        heartbeats = _gauge(
+        heartbeats = gauge(
             "osd_heartbeat_connections", "Accepted peer connections on heartbeat listeners.", one
         )
-        queue = _gauge(
+        queue = gauge(
             "listen_queue_length", "Connections waiting in the accept queue.", ENDPOINT_LABELS
         )
-        backlog = _gauge("listen_backlog", "Accept queue limit of the listener.", ENDPOINT_LABELS)
+        backlog = gauge("listen_backlog", "Accept queue limit of the listener.", ENDPOINT_LABELS)
         for report in snapshot.osds:
             obs = report.observation
             daemon = obs.target.daemon

@@ -321,6 +321,12 @@ keyring = $osd_data/keyring
             return set()
         return {o["osd"] for o in dump["osds"] if o["up"]}
 
+    def client_key(self, name: str, *caps: str) -> Path:
+        """A keyring for a new cephx client with exactly these caps, e.g. ("mon", "allow r")."""
+        keyring = self.root / f"{name}.keyring"
+        self.ceph("auth", "get-or-create", name, *caps, "-o", str(keyring))
+        return keyring
+
     def wait_for_restful(self, timeout: float = 30) -> str:
         """The mgr restful module's URL, once it serves."""
         found: list[str] = []

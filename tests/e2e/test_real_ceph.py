@@ -125,7 +125,11 @@ def test_detection_latency_over_repeated_injections(ceph, watch_factory, capsys)
 
 
 def test_a_stopped_and_restarted_osd_is_down_then_starting_then_healthy(ceph, watch_factory):
-    watch = watch_factory(ceph, source="cli")
+    # Through the CLI, with the least-privileged key the README documents: read the maps only.
+    keyring = ceph.client_key("client.osd-watchdog", "mon", "allow r")
+    watch = watch_factory(
+        ceph, source="cli", client_name="client.osd-watchdog", keyring=str(keyring)
+    )
     watch.wait_states(HEALTHY)
     stopped = time.monotonic()
     assert ceph.stop_daemon("osd.2") == 0
@@ -141,8 +145,9 @@ def test_a_stopped_and_restarted_osd_is_down_then_starting_then_healthy(ceph, wa
         "down -> starting",
         "starting -> healthy",
     ]
-    restarts = watch.metrics()["osd_watchdog_osd_restarts_total"]
-    assert ({"ceph_daemon": "osd.2"}, 1.0) in restarts
+    metrics = watch.metrics()
+    assert ({"ceph_daemon": "osd.2"}, 1.0) in metrics["osd_watchdog_osd_restarts_total"]
+    assert metrics["osd_watchdog_monitor_up"] == [({"source": "cli"}, 1.0)]
 
 
 def test_fd_exhaustion_raises_fd_pressure_then_ceph_aborts_and_it_is_down(ceph, watch_factory):
@@ -196,3 +201,14 @@ def test_with_the_monitor_unreachable_a_dead_accept_path_is_still_caught(ceph, w
         assert watch.metrics()["osd_watchdog_monitor_up"] == [({"source": "cli"}, 0.0)]
     finally:
         os.kill(mon, signal.SIGCONT)
+
+
+def test_an_osd_the_map_calls_up_but_that_does_not_run_here_is_reported(ceph, watch_factory):
+    # SIGKILL: no goodbye to the monitor, so the map says up until peers report it (~20 s).
+    assert ceph.stop_daemon("osd.2", signal.SIGKILL) == -signal.SIGKILL
+    assert map_says_up(ceph, "osd.2")
+    watch = watch_factory(ceph, source="rados")
+    line = watch.daemon.wait_for_log("osd.2: (new) -> down", timeout=15)
+    assert "no ceph-osd process on this host; the OSD map still says up" in line
+    metrics = watch.metrics()
+    assert ({"ceph_daemon": "osd.2", "state": "down"}, 1.0) in metrics["osd_watchdog_osd_state"]

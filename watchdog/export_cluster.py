@@ -1,0 +1,72 @@
+"""Export stage, cluster view: what the monitors believe, and how asking them went."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from prometheus_client import Metric
+
+    from watchdog.model import Snapshot
+
+PREFIX = "osd_watchdog"
+
+
+def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:
+    """A gauge family with the watchdog's prefix."""
+    return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=list(labels))
+
+
+def cluster_metrics(snapshot: Snapshot) -> Iterator[Metric]:
+    """What the monitors believe, and how asking them went."""
+    status = snapshot.map_status
+    if status is None:  # no cluster view configured
+        return
+    source = [status.source]
+    up = gauge("monitor_up", "1 if the last OSD map request succeeded.", ("source",))
+    up.add_metric(source, 1.0 if status.last_ok else 0.0)
+    requests = CounterMetricFamily(
+        f"{PREFIX}_monitor_requests", "OSD map requests made.", labels=["source"]
+    )
+    requests.add_metric(source, status.attempts)
+    failures = CounterMetricFamily(
+        f"{PREFIX}_monitor_failures", "OSD map requests that failed.", labels=["source"]
+    )
+    failures.add_metric(source, status.failures)
+    yield from (up, requests, failures)
+    if status.last_seconds is not None:
+        took = gauge(
+            "monitor_request_duration_seconds",
+            "Duration of the last OSD map request.",
+            ("source",),
+        )
+        took.add_metric(source, status.last_seconds)
+        yield took
+    if status.cluster_map is not None and status.fetched_at is not None:
+        fetched = gauge(
+            "map_last_success_timestamp_seconds",
+            "When the OSD map was last read.",
+            ("source",),
+        )
+        fetched.add_metric(source, snapshot.wall_time(status.fetched_at))
+        epoch = gauge("map_epoch", "Epoch of the last OSD map read.")
+        epoch.add_metric([], status.cluster_map.epoch)
+        flags = gauge("map_cluster_flag", "Cluster-wide OSD map flags that are set.", ("flag",))
+        for name in sorted(status.cluster_map.flags):
+            flags.add_metric([name], 1.0)
+        yield from (fetched, epoch, flags)
+    map_up = gauge("map_osd_up", "1 if the OSD map says the OSD is up.", ("ceph_daemon",))
+    map_in = gauge("map_osd_in", "1 if the OSD map says the OSD is in.", ("ceph_daemon",))
+    per_osd = gauge("map_osd_flag", "Per-OSD noup and nodown flags.", ("ceph_daemon", "flag"))
+    for report in snapshot.osds:
+        osd = report.observation.map_osd
+        if osd is not None:
+            map_up.add_metric([osd.daemon], float(osd.up))
+            map_in.add_metric([osd.daemon], float(osd.in_))
+            per_osd.add_metric([osd.daemon, "noup"], float(osd.noup))
+            per_osd.add_metric([osd.daemon, "nodown"], float(osd.nodown))
+    yield from (map_up, map_in, per_osd)
