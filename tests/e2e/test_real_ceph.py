@@ -204,7 +204,9 @@ def test_with_the_monitor_unreachable_a_dead_accept_path_is_still_caught(ceph, w
 
 
 def test_an_osd_the_map_calls_up_but_that_does_not_run_here_is_reported(ceph, watch_factory):
-    # SIGKILL: no goodbye to the monitor, so the map says up until peers report it (~20 s).
+    # SIGKILL: no goodbye to the monitor. Peers that get "connection refused" would report it
+    # at once; without that fast path the map says up until the heartbeat grace (~20 s).
+    ceph.ceph("config", "set", "osd", "osd_fast_fail_on_connection_refused", "false")
     assert ceph.stop_daemon("osd.2", signal.SIGKILL) == -signal.SIGKILL
     assert map_says_up(ceph, "osd.2")
     watch = watch_factory(ceph, source="rados")
