@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from watchdog.model import Snapshot
 
 IN_CI = os.environ.get("CI") == "true"
+# Where watchdogs under test keep fences and the audit file: never /var/lib.
+STATE_DIR = Path(tempfile.gettempdir()) / f"osd-watchdog-tests-{os.getpid()}"
 
 
 def require_tool(name: str) -> str:
@@ -100,6 +104,7 @@ def fast_config(cluster: str, **assess: object) -> Config:
             "loop": {"interval_seconds": 0.25, "probe_timeout_seconds": 0.5},
             "discovery": {"clusters": [cluster]},
             "cluster": {"source": "none"},  # simulated OSDs have no monitors
+            "act": {"state_dir": str(STATE_DIR)},
             "assess": assess,
         }
     )

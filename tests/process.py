@@ -25,6 +25,7 @@ def write_config(path: Path, cluster: str, port: int, interval: float = 0.25) ->
         f'[web]\nlisten_address = "127.0.0.1:{port}"\n'
         f'[discovery]\nclusters = ["{cluster}"]\n'
         '[cluster]\nsource = "none"\n'
+        f'[act]\nstate_dir = "{path.parent / "state"}"\n'
     )
 
 

@@ -44,12 +44,8 @@ INVALID = {
         "assess: fd_pressure_clear_ratio must be below fd_pressure_ratio"
     ],
     "ratio-above-one.toml": ["assess.fd_pressure_ratio: Input should be less than or equal to 1"],
-    "live-actions.toml": [
-        (
-            "act.dry_run: live actions are not available in this version; only dry_run = true "
-            "(the watchdog logs and counts what it would do)"
-        )
-    ],
+    "unfence-without-fence.toml": ["act: steps: unfence needs a fence before it"],
+    "webhook-without-url.toml": ["act: steps: webhook needs webhook_url"],
     "not-toml.toml": [
         "not valid TOML: Expected ']' at the end of a table declaration (at line 1, column 6)"
     ],

@@ -23,7 +23,8 @@ def test_the_demo_detects_the_zombie_and_stops_every_simulated_osd():
     assert detected, out.stdout
     assert float(detected.group(1)) >= 0  # the latency goal itself is a benchmark (bench/)
     assert 'osd_watchdog_osd_state{ceph_daemon="osd.1",state="zombie"} 1.0' in out.stdout
-    assert "would fence osd.1 (ceph osd add-noup osd.1; ceph osd down 1)" in out.stdout
+    assert "fence osd.1 (ceph osd add-noup osd.1; ceph osd down 1)" in out.stdout
+    assert "osd.1: not acting (no_map:" in out.stderr  # dry-run, and a guard refuses anyway
     assert "osd.1: suspect -> zombie" in out.stderr
     cluster = re.search(r"cluster '([^']+)'", out.stdout)
     assert cluster

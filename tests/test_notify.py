@@ -84,6 +84,7 @@ def test_ready_then_keepalives_that_stop_while_the_loop_hangs(tmp_path):
         "[loop]\ninterval_seconds = 0.2\nprobe_timeout_seconds = 0.2\n"
         f'[web]\nlisten_address = "127.0.0.1:{port}"\nstall_after_seconds = 1.0\n'
         f'[discovery]\nlocal = false\nproc_root = "{proc_root}"\n[cluster]\nsource = "none"\n'
+        f'[act]\nstate_dir = "{tmp_path / "state"}"\n'
     )
     systemd = NotifySocket(tmp_path / "notify")
     daemon = Daemon(config, {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "1000000"})

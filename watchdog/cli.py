@@ -104,7 +104,7 @@ def run(config: ConfigOption = None) -> None:
 def check(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """Judge every OSD once and exit like a Nagios plug-in (0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN)."""
     settings = _load(config, exit_code=UNKNOWN)
-    watchdog = Watchdog(settings, config)
+    watchdog = Watchdog(settings, config, acting=False)  # a check never acts
     watchdog.refresh_map()  # once, up front: a one-shot check has no watcher thread
     # The state machine needs a few samples to reach a verdict: as many as its thresholds.
     cycles = 1 + max(settings.assess.zombie_after_failures, settings.assess.recover_after_successes)
@@ -125,7 +125,7 @@ def check(config: ConfigOption = None, json_output: JsonOption = False) -> None:
 @app.command()
 def discover(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """List the OSDs found on this host and every listener they should accept on."""
-    watchdog = Watchdog(_load(config), config)
+    watchdog = Watchdog(_load(config), config, acting=False)
     watchdog.refresh_map()
     targets, _ = watchdog.discover_once(watchdog.fresh_map())
     rows: list[dict[str, Any]] = [

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from watchdog.errors import ConfigError
 from watchdog.model import Endpoint, Role, parse_endpoint
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 DEFAULT_PORT = 9729
 DAEMON_NAME = re.compile(r"^osd\.\d+$")
@@ -181,24 +184,66 @@ class AssessConfig(Section):
         return self
 
 
+def _before(steps: Sequence[str], earlier: str, later: str) -> bool:
+    """True unless ``later`` is in the steps without ``earlier`` somewhere before it."""
+    if later not in steps:
+        return True
+    return earlier in steps and steps.index(earlier) < steps.index(later)
+
+
+StepName = Literal["fence", "markdown", "restart", "verify", "unfence", "exec", "webhook"]
+
+
 class ActConfig(Section):
-    """What to do on a transition into zombie; dry-run until an operator says otherwise."""
+    """What to do on a transition into zombie, and the guards; dry-run until enabled."""
 
     dry_run: bool = True
     on_states: list[Annotated[str, Field(pattern="^(zombie|suspect|fd_pressure|down)$")]] = [
         "zombie"
     ]
+    # Fence (noup + down), restart, verify the new process answers, unfence: design.md s3.
+    steps: Annotated[list[StepName], Field(min_length=1)] = [
+        "fence",
+        "restart",
+        "verify",
+        "unfence",
+    ]
+    step_timeout_seconds: Seconds = 60.0
+    cooldown_seconds: Annotated[float, Field(ge=0, le=86400)] = 1800.0  # per OSD
+    max_actions_per_hour: Annotated[int, Field(ge=0, le=1000)] = 3  # for the whole host
+    mass_failure_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    canary: bool = True  # probe a listener of our own before acting
+    # Ceph shuts an OSD down (exit 0, which systemd does not restart) after more than
+    # osd_max_markdown_count mark-downs in osd_max_markdown_period: stay below it.
+    markdown_limit: Annotated[int, Field(ge=1, le=100)] = 5
+    markdown_period_seconds: Seconds = 600.0
     restart_unit_template: str = "ceph-osd@{id}"
+    systemctl_command: str = "systemctl"
+    restart_command: list[str] = []  # instead of systemctl, e.g. ["docker", "restart", "osd{id}"]
+    exec_command: list[str] = []  # the exec step; the event is in OSD_WATCHDOG_* variables
+    webhook_url: str | None = None
+    webhook_token_file: Path | None = None
+    webhook_timeout_seconds: Seconds = 5.0
+    webhook_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    state_dir: Path = Path("/var/lib/osd-watchdog")  # fences set by us survive our restarts
+    audit_log: Path | None = None  # default: state_dir/audit.jsonl
 
-    @field_validator("dry_run")
-    @classmethod
-    def _only_dry_run(cls, value: bool) -> bool:
-        if not value:
-            raise ValueError(
-                "live actions are not available in this version; only dry_run = true "
-                "(the watchdog logs and counts what it would do)"
-            )
-        return value
+    @model_validator(mode="after")
+    def _coherent_steps(self) -> Self:
+        steps = self.steps
+        for later, earlier in (("unfence", "fence"), ("verify", "restart")):
+            if not _before(steps, earlier, later):
+                raise ValueError(f"steps: {later} needs a {earlier} before it")
+        if "exec" in steps and not self.exec_command:
+            raise ValueError("steps: exec needs exec_command")
+        if "webhook" in steps and not self.webhook_url:
+            raise ValueError("steps: webhook needs webhook_url")
+        return self
+
+    @property
+    def audit_path(self) -> Path:
+        """Where every decision is appended, one JSON object per line."""
+        return self.audit_log or self.state_dir / "audit.jsonl"
 
 
 class Config(Section):

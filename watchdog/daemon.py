@@ -12,9 +12,9 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from watchdog import act
+from watchdog.act.remediation import Remediator
 from watchdog.assess import client_banners, step
 from watchdog.config import Config, load_config
 from watchdog.discover import procfs
@@ -64,12 +64,15 @@ class _Memory:
 class Watchdog:
     """Owns the probers, the per-OSD memory and the latest snapshot."""
 
-    def __init__(self, config: Config, config_path: Path | None = None) -> None:
+    def __init__(
+        self, config: Config, config_path: Path | None = None, *, acting: bool = True
+    ) -> None:
         self.config_path = config_path
         self.stop_event = threading.Event()
         self._reload_requested = threading.Event()
         self._memory: dict[str, _Memory] = {}
-        self._actions_total: Counter[tuple[str, str]] = Counter()
+        self.acting = acting  # False for one-shot commands: they never act
+        self.remediator: Remediator | None = None
         self._snapshot: Snapshot | None = None
         self._cycles = 0
         self.map_watcher: MapWatcher | None = None
@@ -83,12 +86,24 @@ class Watchdog:
         self.map_watcher = _map_watcher(config)
         if self._watching and self.map_watcher is not None:
             self.map_watcher.start()
+        if self.remediator is None or self.remediator.config != config.act:
+            if self.remediator is not None:
+                self.remediator.stop()
+            self.remediator = self._remediator(config) if self.acting else None
         found = config.discovery
         self.discovery = LocalDiscovery(found.proc_root, found.process_names, found.clusters)
         self.banner = BannerProbe(config.loop.max_in_flight, config.loop.cycle_deadline)
         self.fds = FdProbe(found.proc_root, config.assess.fd_trend_window_seconds)
         self.listen = ListenProbe()
         self.heartbeat = HeartbeatProbe()
+
+    def _remediator(self, config: Config) -> Remediator:
+        try:
+            mon = make_client(config.cluster)
+        except MonitorError as exc:
+            log.warning("actions cannot reach the monitors: %s", exc)
+            mon = None
+        return Remediator(config.act, mon, self.latest, config.loop.probe_timeout_seconds)
 
     def latest(self) -> Snapshot | None:
         """The last published snapshot (read by the exporter from other threads)."""
@@ -125,12 +140,16 @@ class Watchdog:
         self._watching = True
         if self.map_watcher is not None:
             self.map_watcher.start()
+        if self.remediator is not None:
+            self.remediator.resume()
         try:
             self._loop(on_snapshot, notify)
         finally:
             self._watching = False
             if self.map_watcher is not None:
                 self.map_watcher.stop()
+            if self.remediator is not None:
+                self.remediator.stop()
 
     def _loop(self, on_snapshot: Callable[[Snapshot], None] | None, notify: Notifier) -> None:
         ready = False
@@ -169,9 +188,8 @@ class Watchdog:
         targets, runs = self.discover_once(cluster_map)
         observations, probe_runs = self._probe(targets, cluster_map)
         transitions = self._assess(observations)
-        actions = act.plan(transitions, self.config.act)
-        for action in actions:
-            self._actions_total[(action.action, "dry_run" if action.dry_run else "done")] += 1
+        if self.remediator is not None:
+            self.remediator.consider(transitions, cluster_map)
         self._cycles += 1
         ended = time.monotonic()
         self._snapshot = Snapshot(
@@ -182,11 +200,20 @@ class Watchdog:
             osds=tuple(self._report(name) for name in sorted(self._memory, key=_osd_order)),
             listen_overflows=procfs.listen_overflows(self.config.discovery.proc_root),
             probe_runs=(*runs, *probe_runs),
-            actions=tuple(actions),
-            actions_total=dict(self._actions_total),
+            **self._action_counts(),
             map_status=self.map_watcher.status() if self.map_watcher else None,
         )
         return self._snapshot
+
+    def _action_counts(self) -> dict[str, Any]:
+        remediator = self.remediator
+        if remediator is None:
+            return {}
+        return {
+            "actions_total": dict(remediator.totals),
+            "refusals_total": dict(remediator.refusals),
+            "fenced": tuple(sorted(remediator.ledger.fenced())),
+        }
 
     def refresh_map(self) -> None:
         """Read the OSD map now, on this thread (for one-shot commands without the watcher)."""

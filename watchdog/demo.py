@@ -7,6 +7,7 @@ connections keep flowing), and the detection timed from the fault.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING
 import requests
 from prometheus_client import CollectorRegistry
 
-from watchdog.act import describe_remediation
-from watchdog.config import parse_config
+from watchdog.act.steps import describe
+from watchdog.config import ActConfig, parse_config
 from watchdog.daemon import Watchdog
 from watchdog.errors import SimulatorError
 from watchdog.export import Health, SnapshotCollector, serve
@@ -55,12 +56,13 @@ class DemoResult:
 
 def run_demo(osds: int, listen: str, say: Callable[[str], None], *, live: bool) -> DemoResult:
     """Run the whole demo; always stops every process it started."""
-    with SimCluster(osds, nofile=SIM_NOFILE) as sim:
+    with SimCluster(osds, nofile=SIM_NOFILE) as sim, tempfile.TemporaryDirectory() as state:
         config = parse_config(
             {
                 "discovery": {"clusters": [sim.cluster]},
                 "web": {"listen_address": listen},
                 "cluster": {"source": "none"},  # simulated OSDs have no monitors
+                "act": {"state_dir": state},  # the audit trail of this run only
             }
         )
         watchdog = Watchdog(config)
@@ -141,10 +143,11 @@ def summary(result: DemoResult) -> str:
             f"NOT DETECTED: {result.victim} did not become a zombie within {DETECT_DEADLINE:.0f}s"
         )
     clock = time.strftime("%H:%M:%S", time.localtime(result.detected_at))
-    action = describe_remediation(result.victim, "ceph-osd@{id}")
+    action = describe(ActConfig(), result.victim)
     return (
         f"DETECTED: {result.victim} is a zombie (client accept path dead, process alive, "
         f"heartbeats flowing) at {clock}, {result.detection_seconds:.1f}s after its accept "
-        f"loop gave up.\nDry-run action: would {action}.\n"
+        f"loop gave up.\nRemediation on a real cluster, once enabled: {action}. Here it is "
+        "dry-run, and its no_map guard refuses it: simulated OSDs have no monitors to ask.\n"
         "All simulated OSDs stopped."
     )

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from watchdog import __version__
-from watchdog.export_cluster import PREFIX, cluster_metrics, gauge
+from watchdog.export_cluster import PREFIX, action_metrics, cluster_metrics, gauge
 from watchdog.model import Outcome, Snapshot, State
 
 if TYPE_CHECKING:
@@ -82,12 +82,8 @@ class SnapshotCollector:
         for run in snapshot.probe_runs:
             ok.add_metric([run.name], 0.0 if run.error else 1.0)
             took.add_metric([run.name], run.duration_seconds)
-        actions = CounterMetricFamily(
-            f"{PREFIX}_actions", "Actions decided, by result.", labels=["action", "result"]
-        )
-        for (action, result), count in sorted(snapshot.actions_total.items()):
-            actions.add_metric([action, result], count)
-        yield from (duration, last, loops, ok, took, actions)
+        yield from (duration, last, loops, ok, took)
+        yield from action_metrics(snapshot)
         if snapshot.listen_overflows is not None:
             overflows = CounterMetricFamily(
                 f"{PREFIX}_host_listen_overflows",

@@ -1,4 +1,4 @@
-"""Export stage, cluster view: what the monitors believe, and how asking them went."""
+"""Export stage, cluster side: what the monitors believe, and what we did to the cluster."""
 
 from __future__ import annotations
 
@@ -70,3 +70,29 @@ def cluster_metrics(snapshot: Snapshot) -> Iterator[Metric]:
             per_osd.add_metric([osd.daemon, "noup"], float(osd.noup))
             per_osd.add_metric([osd.daemon, "nodown"], float(osd.nodown))
     yield from (map_up, map_in, per_osd)
+
+
+def action_metrics(snapshot: Snapshot) -> Iterator[Metric]:
+    """Remediations by result, refusals by guard, and the fences this watchdog holds."""
+    actions = CounterMetricFamily(
+        f"{PREFIX}_actions",
+        "Remediations decided, by result (dry_run, started... done, failed, refused).",
+        labels=["action", "result"],
+    )
+    for (action, result), count in sorted(snapshot.actions_total.items()):
+        actions.add_metric([action, result], count)
+    refusals = CounterMetricFamily(
+        f"{PREFIX}_guard_refusals",
+        "Remediations a safety guard refused, by guard.",
+        labels=["guard"],
+    )
+    for guard, count in sorted(snapshot.refusals_total.items()):
+        refusals.add_metric([guard], count)
+    fenced = gauge(
+        "fenced",
+        "1 for each OSD this watchdog fenced (noup) and has not unfenced.",
+        ("ceph_daemon",),
+    )
+    for daemon in snapshot.fenced:
+        fenced.add_metric([daemon], 1.0)
+    yield from (actions, refusals, fenced)

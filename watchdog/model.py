@@ -283,16 +283,6 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
-class PlannedAction:
-    """An action the watchdog takes, or would take in dry-run, after a transition."""
-
-    daemon: str
-    action: str
-    dry_run: bool
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
 class ProbeRun:
     """How one probe's run went as a whole (per-probe success and duration metrics)."""
 
@@ -322,8 +312,9 @@ class Snapshot:
     osds: tuple[OsdReport, ...] = ()
     listen_overflows: int | None = None  # host-wide TcpExt ListenOverflows counter
     probe_runs: tuple[ProbeRun, ...] = ()
-    actions: tuple[PlannedAction, ...] = ()  # decided in this cycle
     actions_total: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (action, result)
+    refusals_total: Mapping[str, int] = field(default_factory=dict)  # by guard
+    fenced: tuple[str, ...] = ()  # OSDs this watchdog fenced and has not unfenced
     map_status: MapStatus | None = None  # None: no cluster view configured
 
     def wall_time(self, monotonic: float) -> float:

@@ -90,6 +90,7 @@ def stack(sim, tmp_path) -> Iterator[tuple[object, Prometheus]]:
         "[loop]\ninterval_seconds = 0.5\nprobe_timeout_seconds = 0.5\n"
         f'[web]\nlisten_address = "127.0.0.1:{port}"\n'
         f'[discovery]\nclusters = ["{sim.cluster}"]\n[cluster]\nsource = "none"\n'
+        f'[act]\nstate_dir = "{tmp_path / "state"}"\n'
         "[assess]\nstartup_grace_seconds = 0\n"
     )
     daemon = Daemon(config)

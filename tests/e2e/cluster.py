@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import socket
@@ -16,10 +17,8 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from pathlib import Path
+from typing import Any, Self
 
 BINARIES = ("ceph", "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-authtool", "monmaptool")
 
@@ -301,6 +300,20 @@ keyring = $osd_data/keyring
         order = sorted(self.daemons, key=lambda n: {"osd": 0, "mgr": 1, "mon": 2}[n[:3]])
         for name in order:
             self.stop_daemon(name, timeout=15)
+        self._stop_adopted()
+
+    def _stop_adopted(self) -> None:
+        """Daemons started outside this object (a restart by the watchdog), by pid file."""
+        for pid_file in (self.root / "run").glob("*.pid"):
+            try:
+                pid = int(pid_file.read_text().strip())
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except (OSError, ValueError):
+                continue
+            if str(self.conf).encode() not in cmdline:
+                continue  # not one of ours: never touch it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     # -- asking ---------------------------------------------------------------------------
 

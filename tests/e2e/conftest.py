@@ -46,8 +46,17 @@ def ceph() -> Iterator[CephCluster]:
 class Watch:
     """The watchdog daemon watching the test cluster, and its metrics."""
 
-    def __init__(self, cluster: CephCluster, workdir: Path, **cluster_view: object) -> None:
+    def __init__(
+        self,
+        cluster: CephCluster,
+        workdir: Path,
+        act: dict[str, object] | None = None,
+        **cluster_view: object,
+    ) -> None:
         self.port = unused_port()
+        self.state_dir = workdir / "state"
+        acting = {"state_dir": str(self.state_dir)} | (act or {})
+        act_lines = "\n".join(f"{key} = {toml_value(value)}" for key, value in acting.items())
         view = {
             "source": "rados",
             "conf": str(cluster.conf),
@@ -56,6 +65,7 @@ class Watch:
             "timeout_seconds": 2.0,
         } | cluster_view
         lines = "\n".join(f"{key} = {toml_value(value)}" for key, value in view.items())
+        workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "watchdog.toml"
         config.write_text(
             "[loop]\ninterval_seconds = 0.5\nprobe_timeout_seconds = 0.5\n"
@@ -63,6 +73,7 @@ class Watch:
             f'[discovery]\nclusters = ["{cluster.name}"]\n'
             f"[cluster]\n{lines}\n"
             "[assess]\nstartup_grace_seconds = 10\n"
+            f"[act]\n{act_lines}\n"
         )
         self.daemon = Daemon(config)
 
@@ -109,6 +120,8 @@ def toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return repr(value)
 
 
@@ -124,8 +137,10 @@ def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 def watch_factory(tmp_path) -> Iterator[object]:
     started: list[Watch] = []
 
-    def start(cluster: CephCluster, **cluster_view: object) -> Watch:
-        watch = Watch(cluster, tmp_path, **cluster_view)
+    def start(
+        cluster: CephCluster, act: dict[str, object] | None = None, **cluster_view: object
+    ) -> Watch:
+        watch = Watch(cluster, tmp_path / f"watch{len(started)}", act, **cluster_view)
         started.append(watch)
         return watch
 

@@ -51,6 +51,10 @@ class MonClient(Protocol):
         """``{"prefix": prefix, "format": "json"}``; raises MonitorError."""
         ...
 
+    def send(self, prefix: str, ids: list[str], timeout: float) -> str:
+        """A command that changes the map (``osd down``...); returns Ceph's status text."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -77,10 +81,21 @@ class CliClient:
         self.argv += ["--name", config.client_name]
 
     def command(self, prefix: str, timeout: float) -> Json:
-        """Run ``ceph PREFIX -f json``; the connect timeout keeps a dead mon from hanging us."""
-        # Leave the CLI's own start-up (0.3 s or more) inside the caller's timeout.
-        argv = [*self.argv, "--connect-timeout", f"{max(1, int(timeout) - 1)}"]
-        argv += [*prefix.split(), "-f", "json"]
+        """Run ``ceph PREFIX -f json``."""
+        out = self._run([*prefix.split(), "-f", "json"], prefix, timeout)
+        return _parse(out.stdout, f"ceph {prefix}")
+
+    def send(self, prefix: str, ids: list[str], timeout: float) -> str:
+        """Run ``ceph PREFIX IDS...``; Ceph prints its status text on stderr."""
+        out = self._run([*prefix.split(), *ids], prefix, timeout)
+        return (out.stderr + out.stdout).decode(errors="replace").strip()
+
+    def _run(
+        self, args: list[str], prefix: str, timeout: float
+    ) -> subprocess.CompletedProcess[bytes]:
+        # The connect timeout keeps a dead monitor from hanging us; it leaves the CLI's own
+        # start-up (0.3 s or more) inside the caller's timeout.
+        argv = [*self.argv, "--connect-timeout", f"{max(1, int(timeout) - 1)}", *args]
         try:
             out = subprocess.run(  # noqa: S603 - fixed argv from the config, no shell
                 argv, capture_output=True, timeout=timeout, check=False
@@ -94,7 +109,7 @@ class CliClient:
             raise MonitorError(
                 f"ceph {prefix} exited {out.returncode}: {reason[-1] if reason else ''}"
             )
-        return _parse(out.stdout, f"ceph {prefix}")
+        return out
 
     def close(self) -> None:
         """Nothing to release."""
@@ -168,6 +183,19 @@ class RadosClient:
             raise MonitorError(f"librados {prefix}: error {ret}: {err}")
         return _parse(out, f"librados {prefix}")
 
+    def send(self, prefix: str, ids: list[str], timeout: float) -> str:
+        """One mon_command with ``ids``; returns the status text."""
+        cluster = self._connect(timeout)
+        request = json.dumps({"prefix": prefix, "ids": ids})
+        try:
+            ret, _, status = cluster.mon_command(request, b"", timeout=max(1, int(timeout)))
+        except self.rados.Error as exc:
+            self.close()
+            raise MonitorError(f"librados {prefix}: {exc}") from exc
+        if ret != 0:
+            raise MonitorError(f"librados {prefix}: error {ret}: {status}")
+        return str(status)
+
     def close(self) -> None:
         """Shut the connection down."""
         if self.cluster is not None:
@@ -199,24 +227,28 @@ class RestfulClient:
 
     def command(self, prefix: str, timeout: float) -> Json:
         """One request, waited for; the command's own failure comes back in ``failed``."""
+        done = self._request({"prefix": prefix, "format": "json"}, timeout)
+        return _parse(done["outb"], f"restful {prefix}")
+
+    def send(self, prefix: str, ids: list[str], timeout: float) -> str:
+        """A map-changing command through the mgr."""
+        return str(self._request({"prefix": prefix, "ids": ids}, timeout).get("outs", ""))
+
+    def _request(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        prefix = body["prefix"]
         try:
-            reply = self.session.post(
-                self.url,
-                json={"prefix": prefix, "format": "json"},
-                timeout=timeout,
-                verify=self.verify,
-            )
+            reply = self.session.post(self.url, json=body, timeout=timeout, verify=self.verify)
         except requests.RequestException as exc:
             raise MonitorError(f"restful {prefix}: {type(exc).__name__}: {exc}") from exc
         if reply.status_code != 200:
             raise MonitorError(f"restful {prefix}: HTTP {reply.status_code}: {reply.text[:200]}")
-        body = _parse(reply.content, f"restful {prefix}")
+        answer = _parse(reply.content, f"restful {prefix}")
         try:
-            if body.get("failed"):
-                raise MonitorError(f"restful {prefix}: {body['failed'][0].get('outs', '')}")
-            return _parse(body["finished"][0]["outb"], f"restful {prefix}")
+            if answer.get("failed"):
+                raise MonitorError(f"restful {prefix}: {answer['failed'][0].get('outs', '')}")
+            return dict(answer["finished"][0])
         except (AttributeError, KeyError, IndexError, TypeError) as exc:
-            raise MonitorError(f"restful {prefix}: unexpected reply {str(body)[:200]}") from exc
+            raise MonitorError(f"restful {prefix}: unexpected reply {str(answer)[:200]}") from exc
 
     def close(self) -> None:
         """Close the HTTP session."""

@@ -1,0 +1,120 @@
+"""Steps against real things: commands, a real HTTP server for the webhook, and timeouts."""
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from watchdog.act.steps import Event, Exec, Restart, StepError, Verify, Webhook, describe
+from watchdog.config import ActConfig
+
+EVENT = Event("osd.7", "zombie", "client accept path dead", 4242, 1_800_000_000.0)
+
+
+def test_restart_uses_systemctl_or_the_configured_command():
+    assert Restart(ActConfig()).argv(EVENT) == ["systemctl", "restart", "ceph-osd@7"]
+    podman = ActConfig(restart_command=["podman", "restart", "ceph-osd-{id}"])
+    assert Restart(podman).argv(EVENT) == ["podman", "restart", f"ceph-osd-{7}"]
+
+
+def test_a_failing_restart_says_which_command_and_why():
+    failing = ActConfig(restart_command=[sys.executable, "-c", "import sys; sys.exit('no unit')"])
+    with pytest.raises(StepError, match="exited 1: no unit"):
+        Restart(failing).run(EVENT, timeout=10)
+
+
+def test_exec_gets_the_event_in_its_environment(tmp_path):
+    out = tmp_path / "env.json"
+    script = (
+        "import json, os, sys; "
+        "json.dump({k: v for k, v in os.environ.items() if k.startswith('OSD_WATCHDOG_')}, "
+        "open(sys.argv[1], 'w'))"
+    )
+    Exec([sys.executable, "-c", script, str(out)]).run(EVENT, timeout=10)
+    env = json.loads(out.read_text())
+    assert env["OSD_WATCHDOG_DAEMON"] == "osd.7"
+    assert env["OSD_WATCHDOG_OSD_ID"] == "7"
+    assert env["OSD_WATCHDOG_STATE"] == "zombie"
+    assert env["OSD_WATCHDOG_PID"] == "4242"
+
+
+def test_a_command_that_hangs_is_stopped_at_the_timeout():
+    with pytest.raises(StepError, match=r"still running after 0\.5s"):
+        Exec([sys.executable, "-c", "import time; time.sleep(30)"]).run(EVENT, timeout=0.5)
+
+
+class Hook:
+    """A real webhook receiver on loopback that fails a given number of times first."""
+
+    def __init__(self, failures: int) -> None:
+        self.bodies: list[dict] = []
+        self.headers: list[str] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers["Content-Length"])
+                hook.bodies.append(json.loads(self.rfile.read(length)))
+                hook.headers.append(self.headers.get("Authorization", ""))
+                self.send_response(503 if len(hook.bodies) <= failures else 204)
+                self.end_headers()
+
+            def log_message(self, *_):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_webhook_retries_server_errors_then_succeeds_with_the_token(tmp_path):
+    hook = Hook(failures=2)
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    config = ActConfig(webhook_url=hook.url, webhook_token_file=token, webhook_retries=2)
+    try:
+        detail = Webhook(config, threading.Event()).run(EVENT, timeout=10)
+    finally:
+        hook.close()
+    assert detail == "webhook: HTTP 204 after 3 attempt(s)"
+    assert hook.bodies[-1]["daemon"] == "osd.7"
+    assert hook.bodies[-1]["source"] == "ceph-osd-watchdog"
+    assert hook.headers == ["Bearer s3cret"] * 3
+
+
+def test_the_webhook_gives_up_after_its_retries():
+    hook = Hook(failures=10)
+    config = ActConfig(webhook_url=hook.url, webhook_retries=1)
+    try:
+        with pytest.raises(StepError, match=r"gave up after 2 attempt\(s\): HTTP 503"):
+            Webhook(config, threading.Event()).run(EVENT, timeout=10)
+    finally:
+        hook.close()
+    assert len(hook.bodies) == 2
+
+
+def test_verify_waits_for_a_new_process_and_gives_up_at_its_timeout():
+    seen = []
+
+    def answered(daemon, old_pid):
+        seen.append((daemon, old_pid))
+        return len(seen) >= 3
+
+    assert "answers on every listener" in Verify(answered, threading.Event()).run(EVENT, 5)
+    assert seen[0] == ("osd.7", 4242)
+    with pytest.raises(StepError, match=r"no new process answering within 0\.3s"):
+        Verify(lambda *_: False, threading.Event()).run(EVENT, timeout=0.3)
+
+
+def test_the_default_remediation_in_words():
+    assert describe(ActConfig(), "osd.7") == (
+        "fence osd.7 (ceph osd add-noup osd.7; ceph osd down 7), then restart it "
+        "(systemctl restart ceph-osd@7), then wait until a new process answers on every "
+        "listener, then unfence it (ceph osd rm-noup osd.7)"
+    )

@@ -1,0 +1,177 @@
+"""Remediation on a real Ceph cluster: fence, restart, verify, unfence; dry-run; nodown; keys."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.e2e.test_real_ceph import HEALTHY, map_says_up, mute_public
+from watchdog.act.steps import Event, Fence, StepError
+from watchdog.config import parse_config
+from watchdog.discover.monitor import CliClient, load_rados
+
+pytestmark = pytest.mark.integration
+
+# What the README tells operators to create: read the maps, fence, unfence, nothing else.
+LEAST_PRIVILEGE = (
+    "mon",
+    'allow r, allow command "osd down", allow command "osd add-noup", allow command "osd rm-noup"',
+)
+
+
+def osd_entry(cluster, daemon: str) -> dict:
+    dump = cluster.ceph_json("osd", "dump")
+    return next(o for o in dump["osds"] if f"osd.{o['osd']}" == daemon)
+
+
+def object_with_primary(cluster, pool: str, daemon: str) -> str:
+    """An object name whose PG has ``daemon`` as its acting primary."""
+    for n in range(500):
+        mapping = cluster.ceph_json("osd", "map", pool, f"obj-{n}")
+        if f"osd.{mapping['acting_primary']}" == daemon:
+            return f"obj-{n}"
+    pytest.fail(f"no object maps to {daemon}")
+
+
+def audit(watch) -> list[dict]:
+    path = watch.state_dir / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def pool(cluster) -> None:
+    cluster.ceph("osd", "pool", "create", "io", "16")
+    cluster.wait(lambda: "active+clean" in cluster.ceph("pg", "stat"), 60, "PGs active+clean")
+
+
+def test_a_fence_lets_a_write_hanging_on_the_zombie_complete(ceph, watch_factory, capsys):
+    pool(ceph)
+    keyring = ceph.client_key("client.osd-watchdog", *LEAST_PRIVILEGE)
+    watch = watch_factory(
+        ceph,
+        act={"dry_run": False, "steps": ["fence"]},
+        source="cli",
+        client_name="client.osd-watchdog",
+        keyring=str(keyring),
+    )
+    watch.wait_states(HEALTHY)
+    name = object_with_primary(ceph, "io", "osd.1")
+    faulted = time.monotonic()
+    mute_public(ceph, "osd.1")
+    rados = load_rados()
+    handle = rados.Rados(conffile=str(ceph.conf), conf={"keyring": str(ceph.keyring)})
+    handle.connect()
+    ioctx = handle.open_ioctx("io")
+    finished: list[float] = []
+    # A fresh client must connect to the primary's public port: nobody accepts it now.
+    writer = threading.Thread(
+        target=lambda: (ioctx.write_full(name, b"y" * 4096), finished.append(time.monotonic())),
+        daemon=True,
+    )
+    writer.start()
+    try:
+        _, detected = watch.daemon.wait_for_line("osd.1: suspect -> zombie", after=faulted)
+        watch.daemon.wait_for_log("osd.1: fence done", timeout=30, after=faulted)
+        writer.join(timeout=60)
+        assert finished, "the write never completed after the fence"
+        assert finished[0] > detected  # it hung on the zombie until the fence, not before
+    finally:
+        ioctx.close()
+        handle.shutdown()
+    entry = osd_entry(ceph, "osd.1")
+    assert not entry["up"]
+    assert "noup" in entry["state"]  # fenced: it stays down until someone lifts it
+    assert ({"ceph_daemon": "osd.1"}, 1.0) in watch.metrics()["osd_watchdog_fenced"]
+    records = audit(watch)
+    assert [r["result"] for r in records] == ["started", "done"]
+    assert records[0]["evidence"].startswith("client accept path dead")
+    with capsys.disabled():
+        print(f"\nfault to completed write, through a fence: {finished[0] - faulted:.1f}s")  # noqa: T201
+
+
+def test_fence_restart_verify_unfence_leaves_the_osd_up_in_and_healthy(ceph, watch_factory):
+    restart = [sys.executable, "-m", "tests.e2e.restart_osd", str(ceph.root), "{id}"]
+    watch = watch_factory(ceph, act={"dry_run": False, "restart_command": restart}, source="rados")
+    watch.wait_states(HEALTHY)
+    started = time.monotonic()
+    old_pid, _ = mute_public(ceph, "osd.2")
+    for step in ("fence", "restart", "verify", "unfence"):
+        watch.daemon.wait_for_log(f"osd.2: {step} done", timeout=90, after=started)
+    ceph.wait(lambda: osd_entry(ceph, "osd.2")["up"], 60, "osd.2 up again")
+    entry = osd_entry(ceph, "osd.2")
+    assert entry["in"]
+    assert "noup" not in entry["state"]
+    watch.wait_states(HEALTHY, timeout=60)
+    metrics = watch.metrics()
+    assert metrics.get("osd_watchdog_fenced", []) == []
+    totals = {labels["result"]: value for labels, value in metrics["osd_watchdog_actions_total"]}
+    assert totals == {"done": 1.0}
+    assert (watch.state_dir / "fences.json").read_text().strip() == "{}"
+    new_pid = int((ceph.root / "run" / "osd.2.pid").read_text())
+    assert new_pid != old_pid
+
+
+def test_dry_run_changes_nothing_in_the_cluster(ceph, watch_factory):
+    watch = watch_factory(ceph, source="rados")  # dry_run is the default
+    watch.wait_states(HEALTHY)
+    injected = time.monotonic()
+    mute_public(ceph, "osd.0")
+    line = watch.daemon.wait_for_log(
+        "osd.0: dry-run: would fence osd.0", timeout=20, after=injected
+    )
+    assert "ceph osd add-noup osd.0; ceph osd down 0" in line
+    threading.Event().wait(3)  # a few more cycles: still nothing may happen
+    entry = osd_entry(ceph, "osd.0")
+    assert entry["up"]
+    assert "noup" not in entry["state"]
+    assert [r["result"] for r in audit(watch)] == ["dry_run"]
+    totals = watch.metrics()["osd_watchdog_actions_total"]
+    assert [(labels["result"], value) for labels, value in totals] == [("dry_run", 1.0)]
+
+
+def test_a_nodown_flag_means_nothing_is_done_and_says_why(ceph, watch_factory):
+    ceph.ceph("osd", "add-nodown", "osd.1")
+    watch = watch_factory(ceph, act={"dry_run": False}, source="rados")
+    watch.wait_states(HEALTHY)
+    injected = time.monotonic()
+    mute_public(ceph, "osd.1")
+    line = watch.daemon.wait_for_log("osd.1: not acting", timeout=20, after=injected)
+    assert "nodown: osd.1 has the nodown flag" in line
+    assert map_says_up(ceph, "osd.1")
+    metrics = watch.metrics()
+    assert metrics["osd_watchdog_guard_refusals_total"] == [({"guard": "nodown"}, 1.0)]
+    assert audit(watch)[0]["guard"].startswith("nodown")
+
+
+def test_a_wrong_key_or_a_missing_keyring_fails_the_fence_clearly(ceph, tmp_path):
+    wrong = tmp_path / "wrong.keyring"
+    wrong.write_text("[client.osd-watchdog]\n\tkey = AQBWcFdjAAAAABAAl5PB0SclbYkpldk6H9+wKQ==\n")
+    ceph.client_key("client.osd-watchdog", *LEAST_PRIVILEGE)
+    event = Event("osd.1", "zombie", "test", None, time.time())
+    for keyring in (wrong, tmp_path / "missing.keyring"):
+        cluster = parse_config(
+            {
+                "cluster": {
+                    "source": "cli",
+                    "conf": str(ceph.conf),
+                    "keyring": str(keyring),
+                    "client_name": "client.osd-watchdog",
+                }
+            }
+        ).cluster
+        with pytest.raises(StepError, match=r"osd add-noup exited \d+"):
+            Fence(CliClient(cluster)).run(event, timeout=8)
+    # And a key that may only read the maps is refused the fence, by Ceph.
+    read_only = ceph.client_key("client.reader", "mon", "allow r")
+    cluster = parse_config(
+        {"cluster": {"source": "cli", "conf": str(ceph.conf), "keyring": str(read_only),
+                     "client_name": "client.reader"}}
+    ).cluster  # fmt: skip
+    with pytest.raises(
+        StepError, match=r"osd add-noup exited \d+: .*(Permission denied|EACCES|access denied)"
+    ):
+        Fence(CliClient(cluster)).run(event, timeout=8)
+    assert map_says_up(ceph, "osd.1")

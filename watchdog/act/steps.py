@@ -1,0 +1,264 @@
+"""Act stage, steps: each remediation step is a small plug-in with one contract.
+
+A step does one thing to one OSD under a timeout and returns a line saying what it did, or
+raises ``StepError`` saying why not. Steps are chosen and ordered in ``act.steps``; the
+explicit registry is ``build_steps``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import requests
+
+from watchdog.discover.monitor import MonClient, MonitorError
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
+    from watchdog.config import ActConfig
+
+
+class StepError(RuntimeError):
+    """A step could not do its job; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """The OSD a remediation is about, and the evidence."""
+
+    daemon: str
+    state: str
+    cause: str
+    pid: int | None
+    at: float  # wall clock of the transition
+
+    @property
+    def osd_id(self) -> str:
+        """The number alone, as ``ceph osd down`` and unit names want it."""
+        return self.daemon.removeprefix("osd.")
+
+
+class Step(Protocol):
+    """The contract every step follows."""
+
+    name: str
+
+    def run(self, event: Event, timeout: float) -> str:
+        """Do it within ``timeout`` seconds; return what was done or raise StepError."""
+        ...
+
+
+def _mon(mon: MonClient | None, prefix: str, ids: list[str], timeout: float) -> str:
+    if mon is None:
+        raise StepError("no monitor client (cluster.source = 'none')")
+    try:
+        text = mon.send(prefix, ids, timeout)
+    except MonitorError as exc:
+        raise StepError(str(exc)) from exc
+    # `ceph osd down 99` says "osd.99 does not exist." and still exits 0.
+    if "does not exist" in text or "doesn't exist" in text:
+        raise StepError(f"{prefix} {' '.join(ids)}: {text}")
+    return f"{prefix} {' '.join(ids)}: {text or 'ok'}"
+
+
+class Fence:
+    """``osd add-noup`` then ``osd down``: it goes down and stays down, so clients fail over."""
+
+    name = "fence"
+
+    def __init__(self, mon: MonClient | None) -> None:
+        self.mon = mon
+
+    def run(self, event: Event, timeout: float) -> str:
+        """Set noup first, so the mark-down cannot be undone by the OSD re-booting at once."""
+        noup = _mon(self.mon, "osd add-noup", [event.daemon], timeout)
+        down = _mon(self.mon, "osd down", [event.osd_id], timeout)
+        return f"{noup}; {down}"
+
+
+class MarkDown:
+    """A bare ``osd down``: a zombie is up again within seconds (design.md s3); on request."""
+
+    name = "markdown"
+
+    def __init__(self, mon: MonClient | None) -> None:
+        self.mon = mon
+
+    def run(self, event: Event, timeout: float) -> str:
+        """Mark it down once."""
+        return _mon(self.mon, "osd down", [event.osd_id], timeout)
+
+
+class Unfence:
+    """``osd rm-noup``: let the (restarted, verified) OSD back in."""
+
+    name = "unfence"
+
+    def __init__(self, mon: MonClient | None) -> None:
+        self.mon = mon
+
+    def run(self, event: Event, timeout: float) -> str:
+        """Lift the noup flag this watchdog set."""
+        return _mon(self.mon, "osd rm-noup", [event.daemon], timeout)
+
+
+def fill(part: str, event: Event) -> str:
+    """Replace {id} and {daemon}; any other braces are left alone (scripts use them)."""
+    return part.replace("{id}", event.osd_id).replace("{daemon}", event.daemon)
+
+
+def _run_command(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
+    try:
+        out = subprocess.run(  # noqa: S603 - argv from the operator's config, no shell
+            argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
+    except FileNotFoundError as exc:
+        raise StepError(f"{argv[0]}: not found") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise StepError(f"{' '.join(argv)}: still running after {timeout:g}s") from exc
+    if out.returncode != 0:
+        raise StepError(f"{' '.join(argv)} exited {out.returncode}: {out.stderr.strip()[-300:]}")
+    return " ".join(argv)
+
+
+class Restart:
+    """``systemctl restart ceph-osd@N``, or the configured command (containers)."""
+
+    name = "restart"
+
+    def __init__(self, config: ActConfig) -> None:
+        self.config = config
+
+    def argv(self, event: Event) -> list[str]:
+        """The exact command line for this OSD."""
+        if self.config.restart_command:
+            return [fill(part, event) for part in self.config.restart_command]
+        unit = self.config.restart_unit_template.format(id=event.osd_id)
+        return [self.config.systemctl_command, "restart", unit]
+
+    def run(self, event: Event, timeout: float) -> str:
+        """Run it and wait for it to return."""
+        return _run_command(self.argv(event), timeout)
+
+
+class Verify:
+    """Wait until a new process of the OSD answers with its banner on every listener."""
+
+    name = "verify"
+
+    def __init__(self, answered: Callable[[str, int | None], bool], stop: threading.Event) -> None:
+        self.answered = answered
+        self.stop = stop
+
+    def run(self, event: Event, timeout: float) -> str:
+        """Poll the loop's latest snapshot until the check holds or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.answered(event.daemon, event.pid):
+                return f"{event.daemon}: a new process answers on every listener"
+            if self.stop.wait(0.25):
+                break
+        raise StepError(f"{event.daemon}: no new process answering within {timeout:g}s")
+
+
+def event_environment(event: Event) -> dict[str, str]:
+    """The event as OSD_WATCHDOG_* variables, for exec."""
+    fields = {f"OSD_WATCHDOG_{k.upper()}": str(v) for k, v in asdict(event).items()}
+    return {**os.environ, **fields, "OSD_WATCHDOG_OSD_ID": event.osd_id}
+
+
+class Exec:
+    """Any command, with the event described in its environment."""
+
+    name = "exec"
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+
+    def run(self, event: Event, timeout: float) -> str:
+        """Run the command."""
+        argv = [fill(part, event) for part in self.argv]
+        return _run_command(argv, timeout, env=event_environment(event))
+
+
+class Webhook:
+    """A JSON POST (chat, incident tools), with bounded retries."""
+
+    name = "webhook"
+
+    def __init__(self, config: ActConfig, stop: threading.Event) -> None:
+        if config.webhook_url is None:
+            raise StepError("webhook needs act.webhook_url")
+        self.url = config.webhook_url
+        self.retries = config.webhook_retries
+        self.per_try = config.webhook_timeout_seconds
+        self.token_file = config.webhook_token_file
+        self.stop = stop
+
+    def run(self, event: Event, timeout: float) -> str:
+        """POST the event; retry on errors and 5xx, at most ``retries`` more times."""
+        headers = {"Content-Type": "application/json"}
+        if self.token_file is not None:  # read at use, never logged
+            headers["Authorization"] = f"Bearer {self.token_file.read_text().strip()}"
+        body = json.dumps({"source": "ceph-osd-watchdog", **asdict(event)})
+        deadline = time.monotonic() + timeout
+        problem = ""
+        for attempt in range(self.retries + 1):
+            left = min(self.per_try, deadline - time.monotonic())
+            if left <= 0:
+                break
+            try:
+                reply = requests.post(self.url, data=body, headers=headers, timeout=left)
+            except requests.RequestException as exc:
+                problem = f"{type(exc).__name__}"
+            else:
+                if reply.status_code < 500:
+                    if reply.status_code >= 400:
+                        raise StepError(f"webhook: HTTP {reply.status_code}")
+                    return f"webhook: HTTP {reply.status_code} after {attempt + 1} attempt(s)"
+                problem = f"HTTP {reply.status_code}"
+            if self.stop.wait(min(2.0**attempt * 0.5, max(0.0, deadline - time.monotonic()))):
+                break
+        raise StepError(f"webhook: gave up after {self.retries + 1} attempt(s): {problem}")
+
+
+def describe(config: ActConfig, daemon: str) -> str:
+    """The configured steps for one OSD, in words, with the exact commands."""
+    osd_id = daemon.removeprefix("osd.")
+    event = Event(daemon, "", "", None, 0.0)
+    words = {
+        "fence": f"fence {daemon} (ceph osd add-noup {daemon}; ceph osd down {osd_id})",
+        "markdown": f"mark {daemon} down (ceph osd down {osd_id})",
+        "restart": f"restart it ({' '.join(Restart(config).argv(event))})",
+        "verify": "wait until a new process answers on every listener",
+        "unfence": f"unfence it (ceph osd rm-noup {daemon})",
+        "exec": f"run {' '.join(config.exec_command)}",
+        "webhook": f"POST the event to {config.webhook_url}",
+    }
+    return ", then ".join(words[name] for name in config.steps)
+
+
+def build_steps(
+    config: ActConfig,
+    mon: MonClient | None,
+    answered: Callable[[str, int | None], bool],
+    stop: threading.Event,
+) -> list[Step]:
+    """The configured steps, in order: the explicit registry."""
+    makers: dict[str, Callable[[], Step]] = {
+        "fence": lambda: Fence(mon),
+        "markdown": lambda: MarkDown(mon),
+        "unfence": lambda: Unfence(mon),
+        "restart": lambda: Restart(config),
+        "verify": lambda: Verify(answered, stop),
+        "exec": lambda: Exec(config.exec_command),
+        "webhook": lambda: Webhook(config, stop),
+    }
+    return [makers[name]() for name in config.steps]
