@@ -80,7 +80,10 @@ def golden_snapshot() -> Snapshot:
         osds=(report,),
         listen_overflows=7,
         probe_runs=(ProbeRun("banner", 0.01), ProbeRun("fds", 0.001, "PermissionError: x")),
-        actions_total={("fence_restart_unfence", "dry_run"): 1},
+        actions_total={("fence_restart_verify_unfence", "failed"): 1},
+        refusals_total={"cooldown": 2},
+        step_failures_total={("osd.1", "restart"): 1},
+        fenced=("osd.1",),
         map_status=MapStatus(
             source="rados",
             cluster_map=ClusterMap(
@@ -124,7 +127,8 @@ def test_values_are_exported_under_their_names_and_labels():
     assert value("osd_watchdog_probe_run_success", {"probe": "fds"}) == 0
     assert (
         value(
-            "osd_watchdog_actions_total", {"action": "fence_restart_unfence", "result": "dry_run"}
+            "osd_watchdog_actions_total",
+            {"action": "fence_restart_verify_unfence", "result": "failed"},
         )
         == 1
     )

@@ -212,6 +212,7 @@ class Watchdog:
         return {
             "actions_total": dict(remediator.totals),
             "refusals_total": dict(remediator.refusals),
+            "step_failures_total": dict(remediator.step_failures),
             "fenced": tuple(sorted(remediator.ledger.fenced())),
         }
 

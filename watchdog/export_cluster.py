@@ -95,4 +95,11 @@ def action_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     )
     for daemon in snapshot.fenced:
         fenced.add_metric([daemon], 1.0)
-    yield from (actions, refusals, fenced)
+    failed = CounterMetricFamily(
+        f"{PREFIX}_action_step_failures",
+        "Remediation steps that failed, by OSD and step; a fenced OSD stays fenced.",
+        labels=["ceph_daemon", "step"],
+    )
+    for (daemon, step), count in sorted(snapshot.step_failures_total.items()):
+        failed.add_metric([daemon, step], count)
+    yield from (actions, refusals, fenced, failed)

@@ -314,6 +314,7 @@ class Snapshot:
     probe_runs: tuple[ProbeRun, ...] = ()
     actions_total: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (action, result)
     refusals_total: Mapping[str, int] = field(default_factory=dict)  # by guard
+    step_failures_total: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (osd, step)
     fenced: tuple[str, ...] = ()  # OSDs this watchdog fenced and has not unfenced
     map_status: MapStatus | None = None  # None: no cluster view configured
 

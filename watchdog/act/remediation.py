@@ -87,6 +87,7 @@ class Remediator:
         self.action = "_".join(config.steps)
         self.totals: Counter[tuple[str, str]] = Counter()
         self.refusals: Counter[str] = Counter()
+        self.step_failures: Counter[tuple[str, str]] = Counter()  # (daemon, step)
         self._running: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
@@ -167,6 +168,8 @@ class Remediator:
                 detail = step.run(event, self.config.step_timeout_seconds)
             except StepError as exc:
                 self._count("failed")
+                with self._lock:
+                    self.step_failures[(event.daemon, name)] += 1
                 fenced = " (it stays fenced: noup is set)" if self._fenced(event.daemon) else ""
                 log.warning("%s: %s failed: %s%s", event.daemon, name, exc, fenced)
                 self.ledger.audit(
