@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.e2e.test_real_ceph import HEALTHY, map_says_up, mute_public
-from watchdog.act.steps import Event, Fence, StepError
+from watchdog.act.steps import Event, StepError, fence
 from watchdog.config import parse_config
 from watchdog.discover.monitor import CliClient, load_rados
 
@@ -163,7 +163,7 @@ def test_a_wrong_key_or_a_missing_keyring_fails_the_fence_clearly(ceph, tmp_path
             }
         ).cluster
         with pytest.raises(StepError, match=r"osd add-noup exited \d+"):
-            Fence(CliClient(cluster)).run(event, timeout=8)
+            fence(CliClient(cluster)).run(event, timeout=8)
     # And a key that may only read the maps is refused the fence, by Ceph.
     read_only = ceph.client_key("client.reader", "mon", "allow r")
     cluster = parse_config(
@@ -173,5 +173,5 @@ def test_a_wrong_key_or_a_missing_keyring_fails_the_fence_clearly(ceph, tmp_path
     with pytest.raises(
         StepError, match=r"osd add-noup exited \d+: .*(Permission denied|EACCES|access denied)"
     ):
-        Fence(CliClient(cluster)).run(event, timeout=8)
+        fence(CliClient(cluster)).run(event, timeout=8)
     assert map_says_up(ceph, "osd.1")

@@ -68,45 +68,40 @@ def _mon(mon: MonClient | None, prefix: str, ids: list[str], timeout: float) -> 
     return f"{prefix} {' '.join(ids)}: {text or 'ok'}"
 
 
-class Fence:
-    """``osd add-noup`` then ``osd down``: it goes down and stays down, so clients fail over."""
+class MonStep:
+    """A step made of monitor commands, run in order; each names the OSD by id or name."""
 
-    name = "fence"
-
-    def __init__(self, mon: MonClient | None) -> None:
+    def __init__(self, name: str, mon: MonClient | None, commands: tuple[str, ...]) -> None:
+        self.name = name
         self.mon = mon
+        self.commands = commands  # "PREFIX daemon" or "PREFIX id"
 
     def run(self, event: Event, timeout: float) -> str:
-        """Set noup first, so the mark-down cannot be undone by the OSD re-booting at once."""
-        noup = _mon(self.mon, "osd add-noup", [event.daemon], timeout)
-        down = _mon(self.mon, "osd down", [event.osd_id], timeout)
-        return f"{noup}; {down}"
+        """Run each command; the first failure stops the step."""
+        done = []
+        for command in self.commands:
+            prefix, _, which = command.rpartition(" ")
+            ids = [event.daemon if which == "daemon" else event.osd_id]
+            done.append(_mon(self.mon, prefix, ids, timeout))
+        return "; ".join(done)
 
 
-class MarkDown:
+def fence(mon: MonClient | None) -> MonStep:
+    """``osd add-noup`` then ``osd down``: down, and it stays down, so clients fail over.
+
+    noup goes first, so the OSD cannot undo the mark-down by booting again at once.
+    """
+    return MonStep("fence", mon, ("osd add-noup daemon", "osd down id"))
+
+
+def markdown(mon: MonClient | None) -> MonStep:
     """A bare ``osd down``: a zombie is up again within seconds (design.md s3); on request."""
-
-    name = "markdown"
-
-    def __init__(self, mon: MonClient | None) -> None:
-        self.mon = mon
-
-    def run(self, event: Event, timeout: float) -> str:
-        """Mark it down once."""
-        return _mon(self.mon, "osd down", [event.osd_id], timeout)
+    return MonStep("markdown", mon, ("osd down id",))
 
 
-class Unfence:
+def unfence(mon: MonClient | None) -> MonStep:
     """``osd rm-noup``: let the (restarted, verified) OSD back in."""
-
-    name = "unfence"
-
-    def __init__(self, mon: MonClient | None) -> None:
-        self.mon = mon
-
-    def run(self, event: Event, timeout: float) -> str:
-        """Lift the noup flag this watchdog set."""
-        return _mon(self.mon, "osd rm-noup", [event.daemon], timeout)
+    return MonStep("unfence", mon, ("osd rm-noup daemon",))
 
 
 def fill(part: str, event: Event) -> str:
@@ -253,9 +248,9 @@ def build_steps(
 ) -> list[Step]:
     """The configured steps, in order: the explicit registry."""
     makers: dict[str, Callable[[], Step]] = {
-        "fence": lambda: Fence(mon),
-        "markdown": lambda: MarkDown(mon),
-        "unfence": lambda: Unfence(mon),
+        "fence": lambda: fence(mon),
+        "markdown": lambda: markdown(mon),
+        "unfence": lambda: unfence(mon),
         "restart": lambda: Restart(config),
         "verify": lambda: Verify(answered, stop),
         "exec": lambda: Exec(config.exec_command),
