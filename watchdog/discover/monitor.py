@@ -171,30 +171,29 @@ class RadosClient:
         return self.cluster
 
     def command(self, prefix: str, timeout: float) -> Json:
-        """One mon_command; a failure drops the connection so the next call reconnects."""
-        cluster = self._connect(timeout)
-        request = json.dumps({"prefix": prefix, "format": "json"})
-        try:
-            ret, out, err = cluster.mon_command(request, b"", timeout=max(1, int(timeout)))
-        except self.rados.Error as exc:
-            self.close()
-            raise MonitorError(f"librados {prefix}: {exc}") from exc
-        if ret != 0:
-            raise MonitorError(f"librados {prefix}: error {ret}: {err}")
+        """One mon_command, its JSON output parsed."""
+        out, _ = self._mon_command({"prefix": prefix, "format": "json"}, timeout)
         return _parse(out, f"librados {prefix}")
 
     def send(self, prefix: str, ids: list[str], timeout: float) -> str:
         """One mon_command with ``ids``; returns the status text."""
+        _, status = self._mon_command({"prefix": prefix, "ids": ids}, timeout)
+        return status
+
+    def _mon_command(self, request: dict[str, Any], timeout: float) -> tuple[bytes, str]:
+        """A failure drops the connection, so the next call reconnects."""
         cluster = self._connect(timeout)
-        request = json.dumps({"prefix": prefix, "ids": ids})
+        prefix = request["prefix"]
         try:
-            ret, _, status = cluster.mon_command(request, b"", timeout=max(1, int(timeout)))
+            ret, out, status = cluster.mon_command(
+                json.dumps(request), b"", timeout=max(1, int(timeout))
+            )
         except self.rados.Error as exc:
             self.close()
             raise MonitorError(f"librados {prefix}: {exc}") from exc
         if ret != 0:
             raise MonitorError(f"librados {prefix}: error {ret}: {status}")
-        return str(status)
+        return out, str(status)
 
     def close(self) -> None:
         """Shut the connection down."""
