@@ -32,7 +32,7 @@ sys.stdin.readline()
 """
 
 
-def timed(work) -> float:  # noqa: ANN001 - a benchmark helper
+def timed(work) -> float:
     times = []
     for _ in range(REPEAT):
         started = time.perf_counter()

@@ -66,7 +66,7 @@ def parse_proc_net_tcp() -> int:
     return count
 
 
-def timed(work) -> float:  # noqa: ANN001 - a benchmark helper
+def timed(work) -> float:
     times = []
     for _ in range(REPEAT):
         started = time.perf_counter()

@@ -110,9 +110,10 @@ class Blackbox:
         while time.monotonic() < deadline:
             try:
                 self.session.get(f"{self.url}/metrics", timeout=1)
-                return
             except requests.ConnectionError:
                 time.sleep(0.1)
+            else:
+                return
         raise SystemExit("blackbox_exporter did not start")
 
     def probe(self, port: int) -> bool:

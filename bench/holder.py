@@ -1,6 +1,6 @@
 """Holds K established loopback connections (both ends) until stdin closes.
 
-    python bench/holder.py K      -> prints "ready PORT" once all are established
+python bench/holder.py K      -> prints "ready PORT" once all are established
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
 """ceph-osd-watchdog: catch Ceph OSDs whose client accept path died while they stay up."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("ceph-osd-watchdog")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+unknown"
+# The single source of the version (pyproject.toml reads it from here). A constant, not
+# importlib.metadata: that import alone costs the resident daemon about 5 MiB.
+__version__ = "0.1.0"

@@ -21,7 +21,6 @@ from prometheus_client import CollectorRegistry
 from watchdog import __version__
 from watchdog.config import Config, load_config
 from watchdog.daemon import Watchdog
-from watchdog.demo import run_demo, summary
 from watchdog.errors import ConfigError
 from watchdog.export import Health, SnapshotCollector, serve
 from watchdog.model import Endpoint, Outcome, parse_endpoint
@@ -204,6 +203,8 @@ def demo(
     listen: Annotated[str, typer.Option(help="Where to serve /metrics.")] = "127.0.0.1:0",
 ) -> None:
     """Simulate OSDs, break one the classic way (fd exhaustion) and watch it get caught."""
+    from watchdog.demo import run_demo, summary  # noqa: PLC0415 - not loaded by the daemon
+
     result = run_demo(
         osds, listen, lambda text: typer.echo(text, nl=False), live=sys.stdout.isatty()
     )

@@ -14,8 +14,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import requests
-
 from watchdog.discover.monitor import MonClient, MonitorError
 
 if TYPE_CHECKING:
@@ -203,6 +201,8 @@ class Webhook:
         if self.token_file is not None:  # read at use, never logged
             headers["Authorization"] = f"Bearer {self.token_file.read_text().strip()}"
         body = json.dumps({"source": "ceph-osd-watchdog", **asdict(event)})
+        import requests  # noqa: PLC0415 - only this step needs it (~16 MiB resident)
+
         deadline = time.monotonic() + timeout
         problem = ""
         for attempt in range(self.retries + 1):
