@@ -5,11 +5,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 
 import pytest
 
+from tests.conftest import cycle_until, fast_config, state_of
 from tests.process import Daemon, unused_port, write_config
+from watchdog.daemon import Watchdog
 
 pytestmark = pytest.mark.integration
 
@@ -66,3 +69,54 @@ def test_sigint_stops_the_daemon_too(tmp_path):
     daemon.wait_for_log("serving on http://")
     os.kill(daemon.proc.pid, signal.SIGINT)
     assert daemon.stop() == 0
+
+
+class FrozenBannerProbe:
+    """Stands in for a freeze of the whole process (SIGSTOP) during probing: the real probe
+    runs, then the caller is held past the cycle deadline before it gets the results."""
+
+    name = "banner"
+
+    def __init__(self, real, hold: float) -> None:
+        self.real, self.hold = real, hold
+
+    def run(self, targets, *, timeout):
+        results = self.real.run(targets, timeout=timeout)
+        threading.Event().wait(self.hold)
+        return results
+
+
+def test_a_frozen_watchdog_suspends_judgment_instead_of_blaming_osds(sim, caplog):
+    watchdog = Watchdog(fast_config(sim.cluster), acting=False)
+    cycle_until(watchdog, lambda s: all(r.status.state.value == "healthy" for r in s.osds))
+    sim.command(1, "stall")  # a real failure arrives while we are frozen
+    deadline = watchdog.config.loop.cycle_deadline
+    watchdog.probers.banner = FrozenBannerProbe(watchdog.probers.banner, deadline + 1.0)
+    before = {r.observation.target.daemon: r.status.state for r in watchdog.latest().osds}
+    snapshot = watchdog.cycle()
+    assert {r.observation.target.daemon: r.status.state for r in snapshot.osds} == before
+    assert snapshot.self_stalls == 1
+    assert "suspending judgment for this cycle" in caplog.text
+    watchdog.probers.banner = (
+        watchdog.probers.banner.real
+    )  # thawed: the stalled OSD is judged as before
+    cycle_until(watchdog, lambda s: state_of(s, "osd.1") == "zombie")
+
+
+def test_sigstop_longer_than_the_interval_causes_no_false_transition(sim, tmp_path):
+    config = tmp_path / "watchdog.toml"
+    write_config(config, sim.cluster, unused_port())
+    daemon = Daemon(config)
+    try:
+        for osd in ("osd.0", "osd.1", "osd.2"):
+            daemon.wait_for_log(f"{osd}: starting -> healthy")
+        for _ in range(3):
+            daemon.proc.send_signal(signal.SIGSTOP)
+            threading.Event().wait(2.0)  # eight intervals frozen
+            daemon.proc.send_signal(signal.SIGCONT)
+            threading.Event().wait(1.0)
+    finally:
+        code = daemon.stop()
+    assert code == 0
+    moves = [line for line in daemon.lines if " -> " in line and "healthy ->" in line]
+    assert moves == []

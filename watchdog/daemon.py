@@ -11,11 +11,11 @@ import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from watchdog.act.remediation import Remediator
-from watchdog.assess import client_banners, step
+from watchdog.assess import step
 from watchdog.config import Config, load_config
 from watchdog.discover import procfs
 from watchdog.discover.local import LocalDiscovery
@@ -26,8 +26,6 @@ from watchdog.discover.static import static_targets
 from watchdog.errors import ConfigError
 from watchdog.model import (
     ClusterMap,
-    FdOutcome,
-    FdSample,
     Observation,
     OsdReport,
     OsdStatus,
@@ -38,10 +36,8 @@ from watchdog.model import (
     Transition,
 )
 from watchdog.notify import Notifier
-from watchdog.probes import run_probe, sockdiag
-from watchdog.probes.fds import FdProbe
-from watchdog.probes.listen import HeartbeatProbe, ListenProbe
-from watchdog.probes.tcp import BannerProbe
+from watchdog.probes import sockdiag
+from watchdog.probes.observe import Probers
 from watchdog.report import summary_line
 
 if TYPE_CHECKING:
@@ -75,6 +71,7 @@ class Watchdog:
         self.remediator: Remediator | None = None
         self._snapshot: Snapshot | None = None
         self._cycles = 0
+        self._self_stalls = 0
         self.map_watcher: MapWatcher | None = None
         self._watching = False  # the watcher's thread runs (the daemon), or not (check)
         self._apply(config)
@@ -92,10 +89,7 @@ class Watchdog:
             self.remediator = self._remediator(config) if self.acting else None
         found = config.discovery
         self.discovery = LocalDiscovery(found.proc_root, found.process_names, found.clusters)
-        self.banner = BannerProbe(config.loop.max_in_flight, config.loop.cycle_deadline)
-        self.fds = FdProbe(found.proc_root, config.assess.fd_trend_window_seconds)
-        self.listen = ListenProbe()
-        self.heartbeat = HeartbeatProbe()
+        self.probers = Probers.from_config(config)
 
     def _remediator(self, config: Config) -> Remediator:
         try:
@@ -187,7 +181,21 @@ class Watchdog:
         cluster_map = self.fresh_map()
         targets, runs = self.discover_once(cluster_map)
         observations, probe_runs = self._probe(targets, cluster_map)
-        transitions = self._assess(observations)
+        probing = time.monotonic() - started
+        if probing > self.config.loop.cycle_deadline + self.config.loop.probe_timeout_seconds:
+            # Probes end by the deadline; overrunning it by a whole timeout means this process
+            # was frozen or starved (SIGSTOP, a stuck hypervisor). Timeouts measured across
+            # the freeze are ours, not the OSDs': judge nothing from this cycle.
+            self._self_stalls += 1
+            log.warning(
+                "the watchdog itself stalled (probing took %.1fs, deadline %.1fs); "
+                "suspending judgment for this cycle",
+                probing,
+                self.config.loop.cycle_deadline,
+            )
+            transitions = []
+        else:
+            transitions = self._assess(observations)
         if self.remediator is not None:
             self.remediator.consider(transitions, cluster_map)
         self._cycles += 1
@@ -202,6 +210,7 @@ class Watchdog:
             probe_runs=(*runs, *probe_runs),
             **self._action_counts(),
             map_status=self.map_watcher.status() if self.map_watcher else None,
+            self_stalls=self._self_stalls,
         )
         return self._snapshot
 
@@ -247,30 +256,10 @@ class Watchdog:
     def _probe(
         self, targets: list[Target], cluster_map: ClusterMap | None
     ) -> tuple[list[Observation], list[ProbeRun]]:
-        timeout = self.config.loop.probe_timeout_seconds
-        listens, listen_run = run_probe(self.listen, targets, timeout)
-        banners, banner_run = run_probe(self.banner, targets, timeout)
-        fds, fd_run = run_probe(self.fds, targets, timeout)
-        self.fds.forget_except({t.incarnation for t in targets if t.incarnation})
-        wall = time.time()  # create_time is wall-clock, so the age must be too
-        observations = [
-            Observation(
-                target=t,
-                alive=fds.get(t.daemon, FdSample(FdOutcome.OK)).outcome is not FdOutcome.GONE,
-                banners=banners.get(t.daemon, ()),
-                fds=fds.get(t.daemon, FdSample(FdOutcome.NOT_LOCAL)),
-                listens=listens.get(t.daemon, ()),
-                process_age_seconds=_age(t, wall),
-                map_osd=cluster_map.osds.get(t.daemon) if cluster_map else None,
-            )
-            for t in targets
-        ]
-        # Heartbeat evidence is only needed where the client path failed: look only there.
-        failing = [o.target for o in observations if _client_failing(o)]
-        beats, beat_run = run_probe(self.heartbeat, failing, timeout)
-        observations = [_with_heartbeats(o, beats.get(o.target.daemon)) for o in observations]
-        observations += self._not_running(targets, cluster_map)
-        return observations, [listen_run, banner_run, fd_run, beat_run]
+        observations, runs = self.probers.observe(
+            targets, cluster_map, self.config.loop.probe_timeout_seconds
+        )
+        return observations + self._not_running(targets, cluster_map), runs
 
     def _not_running(
         self, targets: list[Target], cluster_map: ClusterMap | None
@@ -338,20 +327,6 @@ def _map_watcher(config: Config) -> MapWatcher | None:
         log.warning("no cluster view: %s; judging from local evidence only", exc)
         return None
     return None if client is None else MapWatcher(client, config.cluster)
-
-
-def _age(target: Target, wall: float) -> float | None:
-    if target.incarnation is None:
-        return None
-    return max(0.0, wall - target.incarnation.create_time)
-
-
-def _client_failing(observation: Observation) -> bool:
-    return any(b.outcome.is_failure for b in client_banners(observation))
-
-
-def _with_heartbeats(observation: Observation, count: int | None) -> Observation:
-    return observation if count is None else replace(observation, heartbeat_connections=count)
 
 
 def _osd_order(daemon: str) -> tuple[int, str]:

@@ -77,12 +77,17 @@ class SnapshotCollector:
         last.add_metric([], snapshot.taken_at)
         loops = CounterMetricFamily(f"{PREFIX}_loops", "Probe cycles completed.")
         loops.add_metric([], snapshot.cycles)
+        stalls = CounterMetricFamily(
+            f"{PREFIX}_self_stalls",
+            "Cycles whose evidence was discarded because the watchdog itself was frozen.",
+        )
+        stalls.add_metric([], snapshot.self_stalls)
         ok = gauge("probe_run_success", "1 if the prober ran without an error.", ("probe",))
         took = gauge("probe_run_duration_seconds", "Time a prober took.", ("probe",))
         for run in snapshot.probe_runs:
             ok.add_metric([run.name], 0.0 if run.error else 1.0)
             took.add_metric([run.name], run.duration_seconds)
-        yield from (duration, last, loops, ok, took)
+        yield from (duration, last, loops, stalls, ok, took)
         yield from action_metrics(snapshot)
         if snapshot.listen_overflows is not None:
             overflows = CounterMetricFamily(

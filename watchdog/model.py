@@ -317,6 +317,7 @@ class Snapshot:
     step_failures_total: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (osd, step)
     fenced: tuple[str, ...] = ()  # OSDs this watchdog fenced and has not unfenced
     map_status: MapStatus | None = None  # None: no cluster view configured
+    self_stalls: int = 0  # cycles discarded because the watchdog itself was frozen
 
     def wall_time(self, monotonic: float) -> float:
         """Convert a monotonic timestamp of this process to wall-clock time."""

@@ -1,0 +1,84 @@
+"""Probe stage, orchestration: run every prober over the targets, one observation per OSD.
+
+Listen, banner and fd probes run over every target; the heartbeat count (the one whose cost
+grows with the host's connections, see bench/RESULTS.md) only over OSDs whose client path
+just failed, since only they need the evidence.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from watchdog.assess import client_banners
+from watchdog.model import FdOutcome, FdSample, Observation
+from watchdog.probes import run_probe
+from watchdog.probes.fds import FdProbe
+from watchdog.probes.listen import HeartbeatProbe, ListenProbe
+from watchdog.probes.tcp import BannerProbe
+
+if TYPE_CHECKING:
+    from watchdog.config import Config
+    from watchdog.model import ClusterMap, ProbeRun, Target
+
+
+@dataclass(slots=True)
+class Probers:
+    """The explicit list of probers the loop runs."""
+
+    listen: ListenProbe
+    banner: BannerProbe
+    fds: FdProbe
+    heartbeat: HeartbeatProbe
+
+    @classmethod
+    def from_config(cls, config: Config) -> Probers:
+        """Probers configured as the config says."""
+        return cls(
+            listen=ListenProbe(),
+            banner=BannerProbe(config.loop.max_in_flight, config.loop.cycle_deadline),
+            fds=FdProbe(config.discovery.proc_root, config.assess.fd_trend_window_seconds),
+            heartbeat=HeartbeatProbe(),
+        )
+
+    def observe(
+        self, targets: list[Target], cluster_map: ClusterMap | None, timeout: float
+    ) -> tuple[list[Observation], list[ProbeRun]]:
+        """Every probe over every target, combined into one observation per OSD."""
+        listens, listen_run = run_probe(self.listen, targets, timeout)
+        banners, banner_run = run_probe(self.banner, targets, timeout)
+        fds, fd_run = run_probe(self.fds, targets, timeout)
+        self.fds.forget_except({t.incarnation for t in targets if t.incarnation})
+        wall = time.time()  # create_time is wall-clock, so the age must be too
+        observations = [
+            Observation(
+                target=t,
+                alive=fds.get(t.daemon, FdSample(FdOutcome.OK)).outcome is not FdOutcome.GONE,
+                banners=banners.get(t.daemon, ()),
+                fds=fds.get(t.daemon, FdSample(FdOutcome.NOT_LOCAL)),
+                listens=listens.get(t.daemon, ()),
+                process_age_seconds=_age(t, wall),
+                map_osd=cluster_map.osds.get(t.daemon) if cluster_map else None,
+            )
+            for t in targets
+        ]
+        # Heartbeat evidence is only needed where the client path failed: look only there.
+        failing = [o.target for o in observations if _client_failing(o)]
+        beats, beat_run = run_probe(self.heartbeat, failing, timeout)
+        observations = [_with_heartbeats(o, beats.get(o.target.daemon)) for o in observations]
+        return observations, [listen_run, banner_run, fd_run, beat_run]
+
+
+def _age(target: Target, wall: float) -> float | None:
+    if target.incarnation is None:
+        return None
+    return max(0.0, wall - target.incarnation.create_time)
+
+
+def _client_failing(observation: Observation) -> bool:
+    return any(b.outcome.is_failure for b in client_banners(observation))
+
+
+def _with_heartbeats(observation: Observation, count: int | None) -> Observation:
+    return observation if count is None else replace(observation, heartbeat_connections=count)
