@@ -60,6 +60,7 @@ def main(minutes: float) -> None:  # noqa: PLR0912, PLR0915 - one bounded scenar
              "--config", str(config)],
         )  # fmt: skip
         faulted: dict[int, float] = {}  # osd -> when the fault was injected
+        healing: set[int] = set()  # healed, not yet seen healthy again
         missed = false = injected = 0
         samples: list[tuple[float, float, int, float]] = []
         try:
@@ -80,13 +81,14 @@ def main(minutes: float) -> None:  # noqa: PLR0912, PLR0915 - one bounded scenar
                 for osd in range(OSDS):
                     name, state = f"osd.{osd}", current.get(f"osd.{osd}")
                     if osd in faulted:
-                        if state == "zombie":
+                        if state == "zombie" or now - faulted[osd] > 10:
+                            missed += state != "zombie"
                             sim.command(osd, "heal")
                             del faulted[osd]
-                        elif now - faulted[osd] > 10:
-                            missed += 1
-                            sim.command(osd, "heal")
-                            del faulted[osd]
+                            healing.add(osd)
+                    elif osd in healing:
+                        if state == "healthy":
+                            healing.discard(osd)
                     elif state in {"suspect", "zombie"}:
                         false += 1
                         print(f"false detection: {name} {state}")
@@ -94,7 +96,9 @@ def main(minutes: float) -> None:  # noqa: PLR0912, PLR0915 - one bounded scenar
                     healthy = [
                         o
                         for o in range(OSDS)
-                        if o not in faulted and current.get(f"osd.{o}") == "healthy"
+                        if o not in faulted
+                        and o not in healing
+                        and current.get(f"osd.{o}") == "healthy"
                     ]
                     if healthy:
                         osd = rng.choice(healthy)

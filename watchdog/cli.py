@@ -27,6 +27,7 @@ from watchdog.model import Endpoint, Outcome, parse_endpoint
 from watchdog.notify import Notifier
 from watchdog.probes.tcp import probe_banners
 from watchdog.report import UNKNOWN, as_json, check_result
+from watchdog.webauth import load_web_security
 
 EX_CONFIG = 78
 
@@ -76,8 +77,10 @@ def run(config: ConfigOption = None) -> None:
     registry = CollectorRegistry()
     registry.register(SnapshotCollector(watchdog.latest))
     health = Health(watchdog.latest, settings.stall_after_seconds)
+    web_config = settings.web.config_file
+    security = load_web_security(web_config) if web_config else None
     try:
-        server = serve(registry, health, settings.web.host_port)
+        server = serve(registry, health, settings.web.host_port, security)
     except OSError as exc:
         typer.echo(f"cannot listen on {settings.web.listen_address}: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from watchdog.errors import ConfigError
 from watchdog.model import Endpoint, Role, parse_endpoint
+from watchdog.webauth import load_web_security
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -59,6 +60,15 @@ class WebConfig(Section):
 
     listen_address: str = f"127.0.0.1:{DEFAULT_PORT}"
     stall_after_seconds: Seconds | None = None  # default: 3 intervals + one probe timeout
+    # TLS and basic auth, in the exporter-toolkit format the Prometheus exporters share.
+    config_file: Path | None = None
+
+    @field_validator("config_file")
+    @classmethod
+    def _valid_web_config(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_web_security(value)  # raises ValueError naming the bad key
+        return value
 
     @field_validator("listen_address")
     @classmethod

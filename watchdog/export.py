@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import platform
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from watchdog import __version__
 from watchdog.export_cluster import PREFIX, action_metrics, cluster_metrics, gauge
 from watchdog.model import Outcome, Snapshot, State
+from watchdog.webauth import WebSecurity
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -213,23 +215,31 @@ class Health:
 
 
 def serve(
-    registry: CollectorRegistry, health: Health, address: tuple[str, int]
+    registry: CollectorRegistry,
+    health: Health,
+    address: tuple[str, int],
+    security: WebSecurity | None = None,
 ) -> ThreadingHTTPServer:
-    """Start the HTTP server in a daemon thread; the caller shuts it down."""
+    """Start the HTTP(S) server in a daemon thread; the caller shuts it down."""
+    guard = security or WebSecurity()
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = 10  # a slow or silent client costs one thread for at most this long
+
+        def setup(self) -> None:
+            super().setup()
+            if isinstance(self.request, ssl.SSLSocket):
+                # Handshake here, in this connection's thread, not in the accept loop.
+                self.request.do_handshake()
+
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
-            elif path == "/healthz":
-                ok, reason = health.check(time.time())
-                self._send(200 if ok else 503, f"{reason}\n".encode(), "text/plain")
-            elif path == "/":
-                page = b'<html><body><h1>ceph-osd-watchdog</h1><a href="/metrics">metrics</a> '
-                self._send(200, page + b'<a href="/healthz">healthz</a></body></html>', "text/html")
-            else:
-                self._send(404, b"not found\n", "text/plain")
+            if not guard.authorized(self.headers.get("Authorization")):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="osd-watchdog"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self._send(*_respond(self.path.split("?", 1)[0], registry, health))
 
         def _send(self, code: int, body: bytes, content_type: str) -> None:
             self.send_response(code)
@@ -244,11 +254,33 @@ def serve(
     server_class = type(
         "MetricsServer",
         (ThreadingHTTPServer,),
-        {"address_family": _family(address[0]), "daemon_threads": True},
+        {
+            "address_family": _family(address[0]),
+            "daemon_threads": True,
+            # A client that fails the TLS handshake or hangs up is routine: no traceback.
+            "handle_error": lambda _self, _request, client: log.debug("http: %s failed", client),
+        },
     )
     server: ThreadingHTTPServer = server_class(address, Handler)
+    if guard.ssl_context is not None:
+        server.socket = guard.ssl_context.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
+
+
+def _respond(path: str, registry: CollectorRegistry, health: Health) -> tuple[int, bytes, str]:
+    """(status, body, content type) for one GET."""
+    if path == "/metrics":
+        return 200, generate_latest(registry), CONTENT_TYPE_LATEST
+    if path == "/healthz":
+        ok, reason = health.check(time.time())
+        return 200 if ok else 503, f"{reason}\n".encode(), "text/plain"
+    if path == "/":
+        page = b'<html><body><h1>ceph-osd-watchdog</h1><a href="/metrics">metrics</a> '
+        return 200, page + b'<a href="/healthz">healthz</a></body></html>', "text/html"
+    return 404, b"not found\n", "text/plain"
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -1,0 +1,99 @@
+"""/metrics behind TLS and basic auth, from an exporter-toolkit web config file."""
+
+import base64
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import bcrypt
+import pytest
+import requests
+from prometheus_client import CollectorRegistry
+
+from tests.conftest import require_tool
+from watchdog.config import parse_config
+from watchdog.errors import ConfigError
+from watchdog.export import Health, SnapshotCollector, serve
+from watchdog.webauth import load_web_security
+
+PASSWORD = "correct horse"  # noqa: S105 - the test's own throw-away credential
+
+
+@pytest.fixture
+def web_config(tmp_path):
+    openssl = require_tool("openssl")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(tmp_path / "tls.key"), "-out", str(tmp_path / "tls.crt"),
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    path = tmp_path / "web.yml"
+    path.write_text(
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n"
+        f"basic_auth_users:\n  prometheus: '{hashed}'\n"
+    )
+    return path
+
+
+@pytest.fixture
+def server(web_config):
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(lambda: None))
+    security = load_web_security(web_config)
+    httpd = serve(registry, Health(lambda: None, 60), ("127.0.0.1", 0), security)
+    yield f"https://127.0.0.1:{httpd.server_address[1]}", web_config.parent / "tls.crt", security
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_metrics_need_tls_and_the_right_password(server):
+    url, ca, _ = server
+    ok = requests.get(f"{url}/metrics", auth=("prometheus", PASSWORD), verify=ca, timeout=10)
+    assert ok.status_code == 200
+    assert "osd_watchdog_build_info" in ok.text
+    for auth in (None, ("prometheus", "wrong"), ("someone", PASSWORD)):
+        denied = requests.get(f"{url}/metrics", auth=auth, verify=ca, timeout=10)
+        assert denied.status_code == 401
+        assert denied.headers["WWW-Authenticate"] == 'Basic realm="osd-watchdog"'
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url.replace("https", "http") + "/metrics", timeout=10)
+
+
+def test_a_flood_of_scrapes_is_served_and_bcrypt_runs_once(server):
+    url, ca, security = server
+    header = "Basic " + base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode()
+
+    def scrape(_):
+        return requests.get(
+            f"{url}/metrics", headers={"Authorization": header}, verify=ca, timeout=20
+        ).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(scrape, range(200)))
+    assert codes == [200] * 200
+    assert len(security._good) == 1  # cached: later scrapes skip bcrypt entirely
+    assert threading.active_count() < 40  # finished request threads do not pile up
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("tls_server_confg: {}\n", "unsupported key(s): tls_server_confg"),
+        ("tls_server_config:\n  cert_file: x\n", "tls_server_config.key_file is required"),
+        ("basic_auth_users:\n  alice: plaintext\n", "basic_auth_users.alice: not a bcrypt hash"),
+        (
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Maybe\n",
+            "client_auth_type must be one of",
+        ),
+    ],
+)
+def test_a_bad_web_config_is_a_config_error_naming_the_key(tmp_path, content, problem):
+    path = tmp_path / "web.yml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as error:
+        parse_config({"web": {"config_file": str(path)}})
+    [message] = error.value.problems
+    assert message.startswith("web.config_file: ")
+    assert problem in message
