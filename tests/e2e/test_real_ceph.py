@@ -18,6 +18,8 @@ import pytest
 from tests.e2e.conftest import ClientIO
 from tests.e2e.faults import listener_fds, mute_listeners, unmute_listeners
 from tests.process import unused_port
+from watchdog.config import parse_config
+from watchdog.discover.monitor import RestfulClient
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +81,30 @@ def test_a_healthy_cluster_under_light_io_raises_nothing_for_a_minute(ceph, watc
         "osd.1": 1.0,
         "osd.2": 1.0,
     }
+    # The fence's commands go through the mgr too (the remediation's restful path).
+    restful = RestfulClient(
+        parse_config(
+            {
+                "cluster": {
+                    "source": "restful",
+                    "restful_url": url,
+                    "restful_user": "watchdog",
+                    "restful_key_file": str(key_file),
+                    "restful_verify_tls": False,
+                }
+            }
+        ).cluster
+    )
+    restful.send("osd add-noup", ["osd.2"], timeout=10)
+    assert (
+        "noup" in next(o for o in ceph.ceph_json("osd", "dump")["osds"] if o["osd"] == 2)["state"]
+    )
+    restful.send("osd rm-noup", ["osd.2"], timeout=10)
+    assert (
+        "noup"
+        not in next(o for o in ceph.ceph_json("osd", "dump")["osds"] if o["osd"] == 2)["state"]
+    )
+    restful.close()
 
 
 def test_a_dead_public_accept_path_is_a_zombie_that_ceph_keeps_up(ceph, watch_factory):
