@@ -134,3 +134,17 @@ def test_the_shipped_example_sets_every_key_to_its_default():
         for key in type(getattr(Config(), name)).model_fields:
             written = (f"\n{key} = ", f"\n# {key} = ", f"\n# [[{name}.{key}]]")
             assert any(form in text for form in written), f"{name}.{key}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_arbitrary_text_is_either_a_config_or_one_config_error(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("fuzz") / "watchdog.toml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        problems = exc.problems
+    else:
+        return
+    assert all(problem.strip() for problem in problems)

@@ -118,3 +118,17 @@ def test_the_default_remediation_in_words():
         "(systemctl restart ceph-osd@7), then wait until a new process answers on every "
         "listener, then unfence it (ceph osd rm-noup osd.7)"
     )
+
+
+def test_the_webhook_token_never_reaches_the_logs(tmp_path, caplog):
+    caplog.set_level("DEBUG")
+    hook = Hook(failures=1)
+    token = tmp_path / "token"
+    token.write_text("very-secret-token")
+    config = ActConfig(webhook_url=hook.url, webhook_token_file=token, webhook_retries=1)
+    try:
+        detail = Webhook(config, threading.Event()).run(EVENT, timeout=10)
+    finally:
+        hook.close()
+    assert "very-secret-token" not in caplog.text
+    assert "very-secret-token" not in detail

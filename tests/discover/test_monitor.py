@@ -1,6 +1,7 @@
 """Monitor clients and the map watcher, against a real `ceph` CLI and unreachable monitors."""
 
 import socket
+import sys
 
 import pytest
 
@@ -71,3 +72,24 @@ def test_the_watcher_records_failures_and_keeps_no_map(tmp_path, caplog):
     # One warning for a failure that repeats, not one per attempt.
     warnings = [r for r in caplog.records if "cannot read the OSD map" in r.message]
     assert len(warnings) == 1
+
+
+# A monitor that answers garbage cannot be arranged with a real Ceph: this small stand-in for
+# the `ceph` command prints what a confused or truncated answer would look like.
+GARBAGE = {
+    "partial JSON": 'print(\'{"epoch": 5, "osds": [{"osd": 0\')',
+    "not JSON at all": "print('Error EINVAL: something unexpected')",
+    "the wrong JSON": "print('[1, 2, 3]')",
+}
+
+
+@pytest.mark.parametrize("answer", GARBAGE.values(), ids=GARBAGE.keys())
+def test_a_monitor_answering_garbage_is_a_failed_refresh_not_a_crash(tmp_path, answer):
+    fake = tmp_path / "ceph"
+    fake.write_text(f"#!{sys.executable}\n{answer}\n")
+    fake.chmod(0o755)
+    config = cluster_config(source="cli", ceph_command=str(fake), timeout_seconds=5)
+    status = MapWatcher(CliClient(config), config).refresh()
+    assert status.last_ok is False
+    assert status.cluster_map is None
+    assert status.last_error  # says why: "not JSON" or "unexpected osd dump"
