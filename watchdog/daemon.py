@@ -21,7 +21,6 @@ from watchdog.discover import procfs
 from watchdog.discover.local import LocalDiscovery
 from watchdog.discover.mapped import expected_here, label_roles, this_host
 from watchdog.discover.mapwatch import MapWatcher
-from watchdog.discover.monitor import MonitorError, make_client
 from watchdog.discover.static import static_targets
 from watchdog.errors import ConfigError
 from watchdog.model import (
@@ -80,7 +79,7 @@ class Watchdog:
         self.config = config
         if self.map_watcher is not None:
             self.map_watcher.stop()
-        self.map_watcher = _map_watcher(config)
+        self.map_watcher = MapWatcher.from_config(config.cluster)
         if self._watching and self.map_watcher is not None:
             self.map_watcher.start()
         if self.remediator is None or self.remediator.config != config.act:
@@ -92,12 +91,7 @@ class Watchdog:
         self.probers = Probers.from_config(config)
 
     def _remediator(self, config: Config) -> Remediator:
-        try:
-            mon = make_client(config.cluster)
-        except MonitorError as exc:
-            log.warning("actions cannot reach the monitors: %s", exc)
-            mon = None
-        return Remediator(config.act, mon, self.latest, config.loop.probe_timeout_seconds)
+        return Remediator.from_config(config, self.latest)
 
     def latest(self) -> Snapshot | None:
         """The last published snapshot (read by the exporter from other threads)."""
@@ -215,15 +209,7 @@ class Watchdog:
         return self._snapshot
 
     def _action_counts(self) -> dict[str, Any]:
-        remediator = self.remediator
-        if remediator is None:
-            return {}
-        return {
-            "actions_total": dict(remediator.totals),
-            "refusals_total": dict(remediator.refusals),
-            "step_failures_total": dict(remediator.step_failures),
-            "fenced": tuple(sorted(remediator.ledger.fenced())),
-        }
+        return self.remediator.counts() if self.remediator is not None else {}
 
     def refresh_map(self) -> None:
         """Read the OSD map now, on this thread (for one-shot commands without the watcher)."""
@@ -318,15 +304,6 @@ class Watchdog:
             transitions=dict(memory.transitions),
             restarts=memory.restarts,
         )
-
-
-def _map_watcher(config: Config) -> MapWatcher | None:
-    try:
-        client = make_client(config.cluster)
-    except MonitorError as exc:
-        log.warning("no cluster view: %s; judging from local evidence only", exc)
-        return None
-    return None if client is None else MapWatcher(client, config.cluster)
 
 
 def _osd_order(daemon: str) -> tuple[int, str]:

@@ -13,18 +13,19 @@ import socket
 import threading
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from watchdog.act.guards import MAP_CHANGING, Situation, refuse
 from watchdog.act.ledger import Ledger
 from watchdog.act.steps import Event, StepError, build_steps, describe
+from watchdog.discover.monitor import MonitorError, make_client
 from watchdog.model import Endpoint, Msgr, Outcome, State
 from watchdog.probes.tcp import probe_banners
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from watchdog.config import ActConfig
+    from watchdog.config import ActConfig, Config
     from watchdog.discover.monitor import MonClient
     from watchdog.model import ClusterMap, Snapshot, Transition
 
@@ -90,6 +91,26 @@ class Remediator:
         self.step_failures: Counter[tuple[str, str]] = Counter()  # (daemon, step)
         self._running: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Config, latest: Callable[[], Snapshot | None]) -> Remediator:
+        """With its own monitor client (the map watcher's stays on its thread)."""
+        try:
+            mon = make_client(config.cluster)
+        except MonitorError as exc:
+            log.warning("actions cannot reach the monitors: %s", exc)
+            mon = None
+        return cls(config.act, mon, latest, config.loop.probe_timeout_seconds)
+
+    def counts(self) -> dict[str, Any]:
+        """The counters and fences, as Snapshot fields."""
+        with self._lock:
+            return {
+                "actions_total": dict(self.totals),
+                "refusals_total": dict(self.refusals),
+                "step_failures_total": dict(self.step_failures),
+                "fenced": tuple(sorted(self.ledger.fenced())),
+            }
 
     def consider(self, transitions: Iterable[Transition], cluster_map: ClusterMap | None) -> None:
         """Decide about each transition into a configured state; never blocks the loop."""

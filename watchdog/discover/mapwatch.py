@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from watchdog.discover.cluster import MapParseError, parse_osd_dump
-from watchdog.discover.monitor import MonClient, MonitorError
+from watchdog.discover.monitor import MonClient, MonitorError, make_client
 from watchdog.model import ClusterMap, MapStatus
 
 if TYPE_CHECKING:
@@ -44,6 +44,16 @@ class MapWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._logged_error = ""
+
+    @classmethod
+    def from_config(cls, config: ClusterConfig) -> MapWatcher | None:
+        """The configured watcher; None without a cluster view (none, or no client)."""
+        try:
+            client = make_client(config)
+        except MonitorError as exc:
+            log.warning("no cluster view: %s; judging from local evidence only", exc)
+            return None
+        return None if client is None else cls(client, config)
 
     def status(self) -> MapStatus:
         """The latest status (read from the loop's thread)."""
