@@ -60,6 +60,7 @@ def main(minutes: float) -> None:  # noqa: PLR0912, PLR0915 - one bounded scenar
              "--config", str(config)],
         )  # fmt: skip
         faulted: dict[int, float] = {}  # osd -> when the fault was injected
+        kinds: dict[int, str] = {}
         healing: set[int] = set()  # healed, not yet seen healthy again
         missed = false = injected = 0
         samples: list[tuple[float, float, int, float]] = []
@@ -82,7 +83,10 @@ def main(minutes: float) -> None:  # noqa: PLR0912, PLR0915 - one bounded scenar
                     name, state = f"osd.{osd}", current.get(f"osd.{osd}")
                     if osd in faulted:
                         if state == "zombie" or now - faulted[osd] > 10:
-                            missed += state != "zombie"
+                            if state != "zombie":
+                                missed += 1
+                                seen = sim.command(osd, "status")["states"]
+                                print(f"missed: {name} {kinds[osd]} still {state}; sim: {seen}")
                             sim.command(osd, "heal")
                             del faulted[osd]
                             healing.add(osd)
@@ -102,7 +106,9 @@ def main(minutes: float) -> None:  # noqa: PLR0912, PLR0915 - one bounded scenar
                     ]
                     if healthy:
                         osd = rng.choice(healthy)
-                        for command in rng.choice(FAULTS):
+                        fault = rng.choice(FAULTS)
+                        kinds[osd] = "+".join(fault)
+                        for command in fault:
                             sim.command(osd, *command.split())
                         faulted[osd] = now
                         injected += 1
