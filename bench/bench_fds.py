@@ -11,14 +11,12 @@ psutil.Process.num_fds(), which does the same listing.
 from __future__ import annotations
 
 import resource
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
-from common import machine
+from common import machine, timed
 
 from watchdog.discover import procfs
 from watchdog.probes.fds import sample_fds, seconds_to_exhaustion
@@ -30,15 +28,6 @@ fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(int(sys.argv[1]))]
 print("ready", flush=True)
 sys.stdin.readline()
 """
-
-
-def timed(work) -> float:
-    times = []
-    for _ in range(REPEAT):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -56,12 +45,12 @@ def main() -> None:
         assert child.stdout is not None
         child.stdout.readline()
         try:
-            ours = timed(lambda: sample_fds(proc_root, child.pid))
-            count_only = timed(lambda: procfs.count_fds(proc_root, child.pid))
-            theirs = timed(lambda: psutil.Process(child.pid).num_fds())
+            ours = timed(REPEAT, lambda: sample_fds(proc_root, child.pid))
+            count_only = timed(REPEAT, lambda: procfs.count_fds(proc_root, child.pid))
+            theirs = timed(REPEAT, lambda: psutil.Process(child.pid).num_fds())
             # A minute of samples at one a second, as the loop keeps them.
             points = [(float(second), count + second) for second in range(60)]
-            trend_cost = timed(lambda: seconds_to_exhaustion(points, count * 2))
+            trend_cost = timed(REPEAT, lambda: seconds_to_exhaustion(points, count * 2))
         finally:
             assert child.stdin is not None
             child.stdin.close()

@@ -11,14 +11,12 @@ limit is 20,000 per process), at most 4,200 each, and closed at the end.
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
-from common import HERE, machine
+from common import HERE, machine, timed
 
 from watchdog.probes import sockdiag
 
@@ -66,15 +64,6 @@ def parse_proc_net_tcp() -> int:
     return count
 
 
-def timed(work) -> float:
-    times = []
-    for _ in range(REPEAT):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> None:
     print(f"machine: {machine()}")
     baseline: dict[str, float] = {}
@@ -83,12 +72,14 @@ def main() -> None:
         try:
             some_ports = [s.port for s in sockdiag.dump_listeners()[:8]]
             results = {
-                "sock_diag LISTEN (the listen probe)": timed(sockdiag.dump_listeners),
+                "sock_diag LISTEN (the listen probe)": timed(REPEAT, sockdiag.dump_listeners),
                 "sock_diag ESTABLISHED on 8 ports (heartbeats)": timed(
-                    lambda: sockdiag.dump_established(some_ports)
+                    REPEAT, lambda: sockdiag.dump_established(some_ports)
                 ),
-                "/proc/net/tcp{,6} parse": timed(parse_proc_net_tcp),
-                "psutil.net_connections('tcp')": timed(lambda: psutil.net_connections("tcp")),
+                "/proc/net/tcp{,6} parse": timed(REPEAT, parse_proc_net_tcp),
+                "psutil.net_connections('tcp')": timed(
+                    REPEAT, lambda: psutil.net_connections("tcp")
+                ),
             }
         finally:
             release(holders)
