@@ -4,9 +4,14 @@ import pytest
 
 from tests.conftest import cycle_until, fast_config
 from watchdog.daemon import Watchdog
-from watchdog.discover.local import find_osd_processes, parse_osd_cmdline
+from watchdog.discover.local import (
+    LocalDiscovery,
+    _Memory,
+    find_osd_processes,
+    parse_osd_cmdline,
+)
 from watchdog.model import Msgr, Outcome, Role
-from watchdog.probes.sockdiag import dump_listeners
+from watchdog.probes.sockdiag import TcpSocket, dump_listeners
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +96,30 @@ def test_a_healed_messenger_rebinding_its_ports_replaces_the_old_listeners(sim):
     endpoints = snapshot.osds[1].observation.target.endpoints
     assert len(endpoints) == 8
     assert [e.role for e in endpoints].count(Role.PUBLIC) == 2
+
+
+def listening(port: int, inode: int) -> TcpSocket:
+    return TcpSocket("127.0.0.1", port, "0.0.0.0", 0, 0, 512, 0, inode)
+
+
+def test_rebound_listeners_keep_their_roles_by_address_whatever_their_fd_order():
+    memory = _Memory()
+    first = [listening(6800 + i, 100 + i) for i in range(8)]  # public v2 ... hb_back v1
+    LocalDiscovery._update(memory, first)
+    assert memory.complete
+    # Public (6800/6801) and hb_front (6804/6805) rebind on their own ports, and the new
+    # sockets come back in a different fd order: hb_front's first.
+    rebound = [
+        *first[2:4],
+        *first[6:8],
+        listening(6804, 204),
+        listening(6805, 205),
+        listening(6800, 200),
+        listening(6801, 201),
+    ]
+    LocalDiscovery._update(memory, rebound)
+    roles = {li.endpoint.port: (li.endpoint.role, li.inode) for li in memory.listeners.values()}
+    assert roles[6800] == (Role.PUBLIC, 200)
+    assert roles[6801] == (Role.PUBLIC, 201)
+    assert roles[6804] == (Role.HB_FRONT, 204)
+    assert roles[6805] == (Role.HB_FRONT, 205)

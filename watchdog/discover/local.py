@@ -167,8 +167,23 @@ class LocalDiscovery:
         held = {s.inode for s in sockets}
         vanished = [i for i in memory.listeners if i not in held]
         if len(vanished) == len(new):  # a rebind: new sockets take over the old labels
-            for old_inode, sock in zip(vanished, new, strict=True):
-                old = memory.listeners.pop(old_inode).endpoint
+            # Same address first (a messenger that rebinds its own ports), then bind order
+            # for the rest: fd order alone can mislabel when messengers rebind at different
+            # times and reuse lower fd numbers.
+            by_address = {
+                (memory.listeners[i].endpoint.host, memory.listeners[i].endpoint.port): i
+                for i in vanished
+            }
+            pairs = []
+            for sock in new:
+                old_inode = by_address.pop((sock.host, sock.port), None)
+                if old_inode is not None:
+                    vanished.remove(old_inode)
+                pairs.append((old_inode, sock))
+            leftovers = iter(vanished)
+            for old_inode, sock in pairs:
+                taken = old_inode if old_inode is not None else next(leftovers)
+                old = memory.listeners.pop(taken).endpoint
                 endpoint = Endpoint(sock.host, sock.port, old.msgr, old.role)
                 memory.listeners[sock.inode] = Listener(endpoint, sock.inode)
                 log.info("listener %s rebound to %s", old.address, endpoint.address)
