@@ -171,14 +171,6 @@ class ClusterMap:
     flags: frozenset[str] = frozenset()
     osds: dict[str, MapOsd] = field(default_factory=dict)
 
-    def role_of(self, host: str, port: int) -> tuple[str, Endpoint] | None:
-        """Which OSD and messenger an address belongs to, if any."""
-        for osd in self.osds.values():
-            for endpoint in osd.endpoints:
-                if endpoint.port == port and endpoint.host == host:
-                    return osd.daemon, endpoint
-        return None
-
 
 @dataclass(frozen=True, slots=True)
 class MapStatus:
