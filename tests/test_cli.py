@@ -35,9 +35,8 @@ def test_check_config_exits_78_listing_every_problem():
     assert result.exit_code == 78
     assert result.stderr == (
         f"invalid configuration in {path}:\n"
-        "  - loop.interval_seconds: "
-        "Input should be a valid number, unable to parse string as a number\n"
-        "  - loop.max_in_flight: Input should be greater than or equal to 1\n"
+        "  - loop.interval_seconds: expected a number, got a string 'fast'\n"
+        "  - loop.max_in_flight: must be at least 1, got 0\n"
         "  - web.port: unknown key\n"
     )
 

@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "config"
 
 # One invalid file per rule, and the exact problems it must produce.
 INVALID = {
-    "unknown-key.toml": ["loop.intervall_seconds: unknown key"],
-    "negative-interval.toml": ["loop.interval_seconds: Input should be greater than 0"],
+    "unknown-key.toml": ["loop.intervall_seconds: unknown key (did you mean interval_seconds?)"],
+    "negative-interval.toml": ["loop.interval_seconds: must be greater than 0, got -1.0"],
     "timeout-too-long.toml": [
         (
             "loop: probe_timeout_seconds must be at most 5x interval_seconds, "
@@ -25,15 +26,13 @@ INVALID = {
         "discovery.static_targets[0].daemon: 'mon.a' is not an OSD name like 'osd.12'"
     ],
     "static-no-endpoints.toml": [
-        (
-            "discovery.static_targets[0].endpoints: "
-            "List should have at least 1 item after validation, not 0"
-        )
+        ("discovery.static_targets[0].endpoints: needs at least 1 item, got 0")
     ],
     "static-bad-role.toml": [
         (
             "discovery.static_targets[0].endpoints[0].role: "
-            "Input should be 'public', 'cluster', 'hb_front', 'hb_back' or 'unknown'"
+            "must be one of 'public', 'cluster', 'hb_front', 'hb_back' or 'unknown', "
+            "got a string 'client'"
         )
     ],
     "static-duplicate.toml": ["discovery: static target names must be unique: osd.1"],
@@ -43,15 +42,15 @@ INVALID = {
     "clear-above-pressure.toml": [
         "assess: fd_pressure_clear_ratio must be below fd_pressure_ratio"
     ],
-    "ratio-above-one.toml": ["assess.fd_pressure_ratio: Input should be less than or equal to 1"],
+    "ratio-above-one.toml": ["assess.fd_pressure_ratio: must be at most 1, got 1.5"],
     "unfence-without-fence.toml": ["act: steps: unfence needs a fence before it"],
     "webhook-without-url.toml": ["act: steps: webhook needs webhook_url"],
     "not-toml.toml": [
         "not valid TOML: Expected ']' at the end of a table declaration (at line 1, column 6)"
     ],
     "several-problems.toml": [
-        "loop.interval_seconds: Input should be a valid number, unable to parse string as a number",
-        "loop.max_in_flight: Input should be greater than or equal to 1",
+        "loop.interval_seconds: expected a number, got a string 'fast'",
+        "loop.max_in_flight: must be at least 1, got 0",
         "web.port: unknown key",
     ],
 }
@@ -97,7 +96,7 @@ def test_a_missing_file_is_a_config_error_naming_it(tmp_path):
 
 def test_config_is_frozen():
     config = Config()
-    with pytest.raises(ValueError, match="frozen"):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.loop.interval_seconds = 5  # type: ignore[misc]
 
 
@@ -130,8 +129,9 @@ def test_the_shipped_example_sets_every_key_to_its_default():
     assert load_config(example) == Config()
     # Every key of every section appears in it (commented out where its default is computed).
     text = example.read_text()
-    for name in Config.model_fields:
-        for key in type(getattr(Config(), name)).model_fields:
+    for section in dataclasses.fields(Config):
+        name = section.name
+        for key in (f.name for f in dataclasses.fields(getattr(Config(), name))):
             written = (f"\n{key} = ", f"\n# {key} = ", f"\n# [[{name}.{key}]]")
             assert any(form in text for form in written), f"{name}.{key}"
 

@@ -1,16 +1,21 @@
-"""Configuration: TOML in, one validated frozen ``Config`` out (every problem reported at once)."""
+"""Configuration: TOML in, one validated frozen ``Config`` out (every problem reported at once).
+
+Each section is a frozen dataclass; its annotations say what it accepts (watchdog.schema).
+Constructing a section directly (tests, defaults) does not validate: files go through
+``parse_config``.
+"""
 
 from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from watchdog.errors import ConfigError
 from watchdog.model import Endpoint, Role, parse_endpoint
+from watchdog.schema import Bound, Check, Invalid, build
 from watchdog.webauth import load_web_security
 
 if TYPE_CHECKING:
@@ -19,23 +24,40 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 9729
 DAEMON_NAME = re.compile(r"^osd\.\d+$")
 
-Seconds = Annotated[float, Field(gt=0, le=3600)]
-Ratio = Annotated[float, Field(gt=0, le=1)]
-Count = Annotated[int, Field(ge=1, le=1000)]
+Seconds = Annotated[float, Bound(gt=0, le=3600)]
+Ratio = Annotated[float, Bound(gt=0, le=1)]
+Count = Annotated[int, Bound(ge=1, le=1000)]
 
 
-class Section(BaseModel):
-    """Common settings: unknown keys are errors, values are never mutated."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _address(value: str) -> None:
+    parse_endpoint(value)
 
 
-class LoopConfig(Section):
+def _listen_address(value: str) -> None:
+    parse_endpoint(value, any_port=True)
+
+
+def _osd_name(value: str) -> None:
+    if not DAEMON_NAME.match(value):
+        raise ValueError(f"{value!r} is not an OSD name like 'osd.12'")
+
+
+def _client_name(value: str) -> None:
+    if not re.fullmatch(r"client\.[\w.-]+", value):
+        raise ValueError(f"{value!r} is not a client name like 'client.admin'")
+
+
+def _web_config(value: Path) -> None:
+    load_web_security(value)  # raises ValueError naming the bad key
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopConfig:
     """How often and how hard to look."""
 
     interval_seconds: Seconds = 1.0
     probe_timeout_seconds: Seconds = 1.0
-    max_in_flight: Annotated[int, Field(ge=1, le=4096)] = 256
+    max_in_flight: Annotated[int, Bound(ge=1, le=4096)] = 256
     cycle_deadline_seconds: Seconds | None = None  # default: interval + 2 probe timeouts
 
     @property
@@ -45,36 +67,23 @@ class LoopConfig(Section):
             return self.cycle_deadline_seconds
         return self.interval_seconds + 2 * self.probe_timeout_seconds
 
-    @model_validator(mode="after")
-    def _timeout_fits_interval(self) -> Self:
+    def check(self) -> None:
+        """Rules across fields (raises ValueError)."""
         if self.probe_timeout_seconds > 5 * self.interval_seconds:
             raise ValueError(
                 "probe_timeout_seconds must be at most 5x interval_seconds, "
                 "or a stuck probe would hide several cycles"
             )
-        return self
 
 
-class WebConfig(Section):
+@dataclass(frozen=True, kw_only=True)
+class WebConfig:
     """Where /metrics and /healthz are served."""
 
-    listen_address: str = f"127.0.0.1:{DEFAULT_PORT}"
+    listen_address: Annotated[str, Check(_listen_address)] = f"127.0.0.1:{DEFAULT_PORT}"
     stall_after_seconds: Seconds | None = None  # default: 3 intervals + one probe timeout
     # TLS and basic auth, in the exporter-toolkit format the Prometheus exporters share.
-    config_file: Path | None = None
-
-    @field_validator("config_file")
-    @classmethod
-    def _valid_web_config(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            load_web_security(value)  # raises ValueError naming the bad key
-        return value
-
-    @field_validator("listen_address")
-    @classmethod
-    def _valid_listen(cls, value: str) -> str:
-        parse_endpoint(value, any_port=True)
-        return value
+    config_file: Annotated[Path, Check(_web_config)] | None = None
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -83,64 +92,57 @@ class WebConfig(Section):
         return endpoint.host, endpoint.port
 
 
-class StaticEndpoint(Section):
+@dataclass(frozen=True, kw_only=True)
+class StaticEndpoint:
     """One address of a static target."""
 
-    address: str
+    address: Annotated[str, Check(_address)]
     role: Role = Role.PUBLIC
-
-    @field_validator("address")
-    @classmethod
-    def _valid_address(cls, value: str) -> str:
-        parse_endpoint(value)
-        return value
 
     def to_endpoint(self) -> Endpoint:
         """The parsed endpoint, labelled with its role."""
         return parse_endpoint(self.address, self.role)
 
 
-class StaticTarget(Section):
+@dataclass(frozen=True, kw_only=True)
+class StaticTarget:
     """An OSD this host cannot see as a process (another host, a container without hostPID)."""
 
-    daemon: str
+    daemon: Annotated[str, Check(_osd_name)]
     cluster: str = "ceph"
-    endpoints: Annotated[list[StaticEndpoint], Field(min_length=1)]
-
-    @field_validator("daemon")
-    @classmethod
-    def _valid_daemon(cls, value: str) -> str:
-        if not DAEMON_NAME.match(value):
-            raise ValueError(f"{value!r} is not an OSD name like 'osd.12'")
-        return value
+    endpoints: Annotated[list[StaticEndpoint], Bound(min_items=1)]
 
 
-class DiscoveryConfig(Section):
+@dataclass(frozen=True, kw_only=True)
+class DiscoveryConfig:
     """Where to find OSDs."""
 
     local: bool = True
-    clusters: list[str] = []  # only OSDs of these clusters (empty: every cluster)
-    process_names: Annotated[list[str], Field(min_length=1)] = ["ceph-osd"]
+    # Only OSDs of these clusters (empty: every cluster).
+    clusters: list[str] = field(default_factory=list)
+    process_names: Annotated[list[str], Bound(min_items=1)] = field(
+        default_factory=lambda: ["ceph-osd"]
+    )
     proc_root: Path = Path("/proc")
-    static_targets: list[StaticTarget] = []
+    static_targets: list[StaticTarget] = field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _unique_static_names(self) -> Self:
+    def check(self) -> None:
+        """Rules across fields (raises ValueError)."""
         names = [t.daemon for t in self.static_targets]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"static target names must be unique: {', '.join(duplicates)}")
-        return self
 
 
-class ClusterConfig(Section):
+@dataclass(frozen=True, kw_only=True)
+class ClusterConfig:
     """How to ask the monitors what they believe (the OSD map), on a schedule of its own."""
 
     source: Literal["auto", "rados", "cli", "restful", "none"] = "auto"
     name: str = "ceph"  # the cluster name: /etc/ceph/NAME.conf is Ceph's default
     conf: Path | None = None  # default: Ceph's own search (/etc/ceph/NAME.conf)
     keyring: Path | None = None  # default: Ceph's own search for the client's keyring
-    client_name: Annotated[str, Field(pattern=r"^client\.[\w.-]+$")] = "client.admin"
+    client_name: Annotated[str, Check(_client_name)] = "client.admin"
     ceph_command: str = "ceph"
     refresh_seconds: Seconds = 30.0
     timeout_seconds: Seconds = 5.0
@@ -153,13 +155,12 @@ class ClusterConfig(Section):
     restful_ca_file: Path | None = None
     restful_verify_tls: bool = True
 
-    @model_validator(mode="after")
-    def _restful_complete(self) -> Self:
+    def check(self) -> None:
+        """Rules across fields (raises ValueError)."""
         if self.source == "restful" and (self.restful_url is None or self.restful_key_file is None):
             raise ValueError("source = 'restful' needs restful_url and restful_key_file")
         if self.restful_url is not None and not self.restful_url.startswith("https://"):
             raise ValueError(f"restful_url {self.restful_url!r} must be https://")
-        return self
 
     @property
     def max_age(self) -> float:
@@ -169,29 +170,29 @@ class ClusterConfig(Section):
         return 3 * self.refresh_seconds + self.timeout_seconds
 
 
-class AssessConfig(Section):
+@dataclass(frozen=True, kw_only=True)
+class AssessConfig:
     """Thresholds of the per-OSD state machine (hysteresis counted in cycles)."""
 
     suspect_after_failures: Count = 1
     zombie_after_failures: Count = 2
     recover_after_successes: Count = 2
     unobservable_after_cycles: Count = 2
-    startup_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    startup_grace_seconds: Annotated[float, Bound(ge=0, le=3600)] = 30.0
     fd_pressure_ratio: Ratio = 0.8
     fd_pressure_clear_ratio: Ratio = 0.75
     fd_exhaustion_horizon_seconds: Seconds = 300.0
     fd_trend_window_seconds: Seconds = 60.0
     fd_trend_min_ratio: Ratio = 0.5  # below this usage a growth trend alone is not pressure
 
-    @model_validator(mode="after")
-    def _ordered_thresholds(self) -> Self:
+    def check(self) -> None:
+        """Rules across fields (raises ValueError)."""
         if self.zombie_after_failures < self.suspect_after_failures:
             raise ValueError("zombie_after_failures must be >= suspect_after_failures")
         if self.fd_pressure_clear_ratio >= self.fd_pressure_ratio:
             raise ValueError("fd_pressure_clear_ratio must be below fd_pressure_ratio")
         if self.fd_trend_min_ratio > self.fd_pressure_ratio:
             raise ValueError("fd_trend_min_ratio must not be above fd_pressure_ratio")
-        return self
 
 
 def _before(steps: Sequence[str], earlier: str, later: str) -> bool:
@@ -202,44 +203,43 @@ def _before(steps: Sequence[str], earlier: str, later: str) -> bool:
 
 
 StepName = Literal["fence", "markdown", "restart", "verify", "unfence", "exec", "webhook"]
+StateName = Literal["zombie", "suspect", "fd_pressure", "down"]
 
 
-class ActConfig(Section):
+@dataclass(frozen=True, kw_only=True)
+class ActConfig:
     """What to do on a transition into zombie, and the guards; dry-run until enabled."""
 
     dry_run: bool = True
-    on_states: list[Annotated[str, Field(pattern="^(zombie|suspect|fd_pressure|down)$")]] = [
-        "zombie"
-    ]
+    on_states: list[StateName] = field(default_factory=lambda: ["zombie"])
     # Fence (noup + down), restart, verify the new process answers, unfence: design.md s3.
-    steps: Annotated[list[StepName], Field(min_length=1)] = [
-        "fence",
-        "restart",
-        "verify",
-        "unfence",
-    ]
+    steps: Annotated[list[StepName], Bound(min_items=1)] = field(
+        default_factory=lambda: ["fence", "restart", "verify", "unfence"]
+    )
     step_timeout_seconds: Seconds = 60.0
-    cooldown_seconds: Annotated[float, Field(ge=0, le=86400)] = 1800.0  # per OSD
-    max_actions_per_hour: Annotated[int, Field(ge=0, le=1000)] = 3  # for the whole host
-    mass_failure_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    cooldown_seconds: Annotated[float, Bound(ge=0, le=86400)] = 1800.0  # per OSD
+    max_actions_per_hour: Annotated[int, Bound(ge=0, le=1000)] = 3  # for the whole host
+    mass_failure_share: Ratio = 0.5
     canary: bool = True  # probe a listener of our own before acting
     # Ceph shuts an OSD down (exit 0, which systemd does not restart) after more than
     # osd_max_markdown_count mark-downs in osd_max_markdown_period: stay below it.
-    markdown_limit: Annotated[int, Field(ge=1, le=100)] = 5
+    markdown_limit: Annotated[int, Bound(ge=1, le=100)] = 5
     markdown_period_seconds: Seconds = 600.0
     restart_unit_template: str = "ceph-osd@{id}"
     systemctl_command: str = "systemctl"
-    restart_command: list[str] = []  # instead of systemctl, e.g. ["docker", "restart", "osd{id}"]
-    exec_command: list[str] = []  # the exec step; the event is in OSD_WATCHDOG_* variables
+    # Instead of systemctl, e.g. ["docker", "restart", "osd{id}"].
+    restart_command: list[str] = field(default_factory=list)
+    # The exec step; the event is in OSD_WATCHDOG_* variables.
+    exec_command: list[str] = field(default_factory=list)
     webhook_url: str | None = None
     webhook_token_file: Path | None = None
     webhook_timeout_seconds: Seconds = 5.0
-    webhook_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    webhook_retries: Annotated[int, Bound(ge=0, le=10)] = 2
     state_dir: Path = Path("/var/lib/osd-watchdog")  # fences set by us survive our restarts
     audit_log: Path | None = None  # default: state_dir/audit.jsonl
 
-    @model_validator(mode="after")
-    def _coherent_steps(self) -> Self:
+    def check(self) -> None:
+        """Rules across fields (raises ValueError)."""
         steps = self.steps
         for later, earlier in (("unfence", "fence"), ("verify", "restart")):
             if not _before(steps, earlier, later):
@@ -248,7 +248,6 @@ class ActConfig(Section):
             raise ValueError("steps: exec needs exec_command")
         if "webhook" in steps and not self.webhook_url:
             raise ValueError("steps: webhook needs webhook_url")
-        return self
 
     @property
     def audit_path(self) -> Path:
@@ -256,15 +255,16 @@ class ActConfig(Section):
         return self.audit_log or self.state_dir / "audit.jsonl"
 
 
-class Config(Section):
+@dataclass(frozen=True, kw_only=True)
+class Config:
     """The whole configuration file."""
 
-    loop: LoopConfig = LoopConfig()
-    web: WebConfig = WebConfig()
-    discovery: DiscoveryConfig = DiscoveryConfig()
-    cluster: ClusterConfig = ClusterConfig()
-    assess: AssessConfig = AssessConfig()
-    act: ActConfig = ActConfig()
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    assess: AssessConfig = field(default_factory=AssessConfig)
+    act: ActConfig = field(default_factory=ActConfig)
 
     @property
     def stall_after_seconds(self) -> float:
@@ -275,23 +275,12 @@ class Config(Section):
         return 3 * self.loop.interval_seconds + self.loop.probe_timeout_seconds
 
 
-def _describe(error: Any) -> str:  # noqa: ANN401 - pydantic's ErrorDetails is a TypedDict
-    path = ""
-    for part in error["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
-    path = path or "(top level)"
-    if error["type"] == "extra_forbidden":
-        return f"{path}: unknown key"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{path}: {message}"
-
-
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
     """Validate already-parsed TOML; raise one ConfigError listing every problem."""
     try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
+        return build(Config, data)
+    except Invalid as exc:
+        raise ConfigError(source, exc.problems) from None
 
 
 def load_config(path: Path | None) -> Config:
