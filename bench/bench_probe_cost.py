@@ -1,6 +1,6 @@
 """Probe cost side by side with blackbox_exporter, at 10, 100 and 1,000 endpoints.
 
-Both probe the same loopback listeners (bench/farm.py) for the Ceph banner. Measured in one
+Both probe the same loopback listeners (watchdog/sim/farm.py) for the Ceph banner. Measured in one
 run, as CPU seconds (utime + stime from /proc) per 1,000 probes and resident memory:
 
 * the watchdog daemon, probing every endpoint every second;

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,35 +22,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-class Farm:
-    """bench/farm.py as a child process; stopped by closing its stdin."""
-
-    def __init__(self, count: int, holes: int = 0) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "farm.py"), str(count), str(holes)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        info = json.loads(self.proc.stdout.readline())
-        self.ports: list[int] = info["ports"]
-        self.holes: list[int] = info["holes"]
-
-    @property
-    def all_ports(self) -> list[int]:
-        return self.holes + self.ports
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def timed(repeat: int, work) -> float:

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from watchdog.act.remediation import Remediator
@@ -174,7 +174,9 @@ class Watchdog:
         started = time.monotonic()
         cluster_map = self.fresh_map()
         targets, runs = self.discover_once(cluster_map)
-        observations, probe_runs = self._probe(targets, cluster_map)
+        # When discovery failed, the map's "placed here" is no evidence that a process is gone.
+        placed_map = cluster_map if all(not r.error for r in runs) else None
+        observations, probe_runs = self._probe(targets, cluster_map, placed_map)
         probing = time.monotonic() - started
         if probing > self.config.loop.cycle_deadline + self.config.loop.probe_timeout_seconds:
             # Probes end by the deadline; overrunning it by a whole timeout means this process
@@ -233,32 +235,35 @@ class Watchdog:
         try:
             local = self.discovery.discover(sockdiag.dump_listeners())
         except (sockdiag.SockDiagError, OSError) as exc:
+            # Our failure (our own fd limit, say), not the OSDs': those seen before are
+            # unobservable this cycle, never "exited".
             log.warning("local discovery failed: %s", exc)
-            return found, [ProbeRun("discover", time.monotonic() - started, str(exc))]
+            reason = f"watchdog: local discovery failed: {exc}"
+            known = [m.observation.target for m in self._memory.values()]
+            blind = [replace(t, blind_reason=reason) for t in known if t.incarnation is not None]
+            return blind + found, [ProbeRun("discover", time.monotonic() - started, str(exc))]
         if cluster_map is not None:
             local = [label_roles(t, cluster_map) for t in local]
         return local + found, [ProbeRun("discover", time.monotonic() - started)]
 
     def _probe(
-        self, targets: list[Target], cluster_map: ClusterMap | None
+        self, targets: list[Target], cluster_map: ClusterMap | None, placed: ClusterMap | None
     ) -> tuple[list[Observation], list[ProbeRun]]:
         observations, runs = self.probers.observe(
             targets, cluster_map, self.config.loop.probe_timeout_seconds
         )
-        return observations + self._not_running(targets, cluster_map), runs
+        return observations + self._not_running(targets, cluster_map, placed), runs
 
     def _not_running(
-        self, targets: list[Target], cluster_map: ClusterMap | None
+        self, targets: list[Target], cluster_map: ClusterMap | None, placed: ClusterMap | None
     ) -> list[Observation]:
         """OSDs seen before, or placed here by the map, that have no process now."""
         missing: dict[str, Observation] = {}
-        if cluster_map is not None:
+        if placed is not None:
             local = [t for t in targets if t.incarnation is not None]
             hosts = this_host(self.config.cluster.hostname)
-            for target, placed in expected_here(
-                cluster_map, local, hosts, self.config.cluster.name
-            ):
-                missing[target.daemon] = Observation(target, alive=False, map_osd=placed)
+            for target, map_osd in expected_here(placed, local, hosts, self.config.cluster.name):
+                missing[target.daemon] = Observation(target, alive=False, map_osd=map_osd)
         seen = {t.daemon for t in targets}
         for daemon, memory in self._memory.items():
             if daemon not in seen and daemon not in missing:

@@ -25,6 +25,14 @@ def test_a_failing_restart_says_which_command_and_why():
         Restart(failing).run(EVENT, timeout=10)
 
 
+def test_a_restart_command_that_cannot_even_start_is_a_failed_step(tmp_path):
+    """EACCES here; EMFILE at our own fd limit takes the same path: a failure, not a crash."""
+    not_a_program = tmp_path / "a-directory"
+    not_a_program.mkdir()
+    with pytest.raises(StepError, match="cannot start"):
+        Restart(ActConfig(restart_command=[str(not_a_program)])).run(EVENT, timeout=10)
+
+
 def test_exec_gets_the_event_in_its_environment(tmp_path):
     out = tmp_path / "env.json"
     script = (

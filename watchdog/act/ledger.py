@@ -61,13 +61,21 @@ class Ledger:
         """Remember a fence before anything else happens to the OSD."""
         with self._lock:
             self._fences[daemon] = {"since": time.time(), "pid": pid}
-            self._write_fences()
+            try:
+                self._write_fences()
+            except OSError:
+                del self._fences[daemon]  # not on disk: the caller must not set it
+                raise
 
     def clear_fence(self, daemon: str) -> None:
         """Forget a fence once it is lifted."""
         with self._lock:
             self._fences.pop(daemon, None)
-            self._write_fences()
+            try:
+                self._write_fences()
+            except OSError as exc:
+                # Harmless: the next start verifies the OSD and lifts the fence again.
+                log.error("%s: fence lifted, but %s not updated: %s", daemon, self.fences_path, exc)  # noqa: TRY400
 
     def _write_fences(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)

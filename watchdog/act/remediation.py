@@ -183,25 +183,32 @@ class Remediator:
         by_name = {step.name: step for step in all_steps}
         for name in names:
             step = by_name[name]
-            if name == "fence":
-                self.ledger.set_fence(event.daemon, event.pid)  # before: never forgotten
             try:
+                if name == "fence":
+                    # Recorded before it is set, so it is never forgotten; if it cannot be
+                    # recorded, it is not set.
+                    self.ledger.set_fence(event.daemon, event.pid)
                 detail = step.run(event, self.config.step_timeout_seconds)
-            except StepError as exc:
-                self._count("failed")
-                with self._lock:
-                    self.step_failures[(event.daemon, name)] += 1
-                fenced = " (it stays fenced: noup is set)" if self._fenced(event.daemon) else ""
-                log.warning("%s: %s failed: %s%s", event.daemon, name, exc, fenced)
-                self.ledger.audit(
-                    ceph_daemon=event.daemon, step=name, result="failed", detail=str(exc)
-                )
+            except (StepError, OSError) as exc:
+                self._failed(event, name, str(exc))
+                return
+            except Exception as exc:  # a bug in a step must not end this thread unrecorded
+                log.exception("%s: %s raised", event.daemon, name)
+                self._failed(event, name, f"unexpected {type(exc).__name__}: {exc}")
                 return
             if name == "unfence":
                 self.ledger.clear_fence(event.daemon)
             log.info("%s: %s done: %s", event.daemon, name, detail)
             self.ledger.audit(ceph_daemon=event.daemon, step=name, result="done", detail=detail)
         self._count("done")
+
+    def _failed(self, event: Event, name: str, detail: str) -> None:
+        self._count("failed")
+        with self._lock:
+            self.step_failures[(event.daemon, name)] += 1
+        fenced = " (it stays fenced: noup is set)" if self._fenced(event.daemon) else ""
+        log.warning("%s: %s failed: %s%s", event.daemon, name, detail, fenced)
+        self.ledger.audit(ceph_daemon=event.daemon, step=name, result="failed", detail=detail)
 
     def _fenced(self, daemon: str) -> bool:
         return daemon in self.ledger.fenced()

@@ -114,6 +114,8 @@ def _run_command(argv: list[str], timeout: float, env: dict[str, str] | None = N
         )
     except FileNotFoundError as exc:
         raise StepError(f"{argv[0]}: not found") from exc
+    except OSError as exc:  # e.g. EMFILE: we are at our own fd limit
+        raise StepError(f"{argv[0]}: cannot start: {exc}") from exc
     except subprocess.TimeoutExpired as exc:
         raise StepError(f"{' '.join(argv)}: still running after {timeout:g}s") from exc
     if out.returncode != 0:
