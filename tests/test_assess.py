@@ -126,6 +126,18 @@ def test_a_process_that_exits_is_down_and_a_new_one_starts_over():
     assert transitions[2].cause == "process exited"
 
 
+def test_a_reused_pid_with_another_start_time_is_a_new_process_not_the_old_zombie():
+    """The OSD restarted between two cycles and got the same pid back: its history is gone."""
+    reborn = replace(TARGET, incarnation=Incarnation(pid=ME.pid, create_time=50.0))
+    dead = Outcome.NO_BANNER
+    states, transitions = run(
+        [observe(), observe(), observe(dead), observe(dead), observe(dead, target=reborn)]
+    )
+    assert states[:4] == [State.STARTING, State.HEALTHY, State.SUSPECT, State.ZOMBIE]
+    assert states[4] is State.STARTING
+    assert transitions[-1].cause == f"new process pid {ME.pid}"
+
+
 def test_a_crash_near_the_fd_limit_is_blamed_on_fd_exhaustion():
     full = FdSample(FdOutcome.OK, open_fds=255, limit=256)
     _, transitions = run([observe(), observe(fds=full), observe(alive=False)])
