@@ -19,7 +19,7 @@ import typer
 from prometheus_client import CollectorRegistry
 
 from watchdog import __version__
-from watchdog.config import Config, load_config
+from watchdog.config import Config, effective, load_config
 from watchdog.daemon import Watchdog
 from watchdog.errors import ConfigError
 from watchdog.export import Health, SnapshotCollector, serve
@@ -194,10 +194,17 @@ def probe(
 @app.command("check-config")
 def check_config(
     path: Annotated[Path, typer.Argument(help="TOML config file to validate.")],
+    show: Annotated[
+        bool, typer.Option("--show", help="Print the effective config (defaults filled in).")
+    ] = False,
 ) -> None:
     """Validate a config file: exit 0 if valid, 78 with every problem listed."""
-    _load(path)
-    typer.echo(f"{path}: ok")
+    config = _load(path)
+    if show:
+        # Key and token files are shown by path, never read; URLs as scheme://host only.
+        typer.echo(json.dumps(effective(config), indent=2))
+    else:
+        typer.echo(f"{path}: ok")
 
 
 @app.command()

@@ -7,12 +7,15 @@ Constructing a section directly (tests, defaults) does not validate: files go th
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
+from watchdog.credentials import RESTFUL_KEY_ENV, shown_url
 from watchdog.errors import ConfigError
 from watchdog.model import Endpoint, Role, parse_endpoint
 from watchdog.schema import Bound, Check, Invalid, build
@@ -45,6 +48,13 @@ def _osd_name(value: str) -> None:
 def _client_name(value: str) -> None:
     if not re.fullmatch(r"client\.[\w.-]+", value):
         raise ValueError(f"{value!r} is not a client name like 'client.admin'")
+
+
+def _no_userinfo(value: str) -> None:
+    if "@" in urlsplit(value).netloc:
+        raise ValueError(
+            f"{shown_url(value)!r}: no user:password@ in a URL; the key or token goes in a file"
+        )
 
 
 def _web_config(value: Path) -> None:
@@ -149,7 +159,7 @@ class ClusterConfig:
     # A map older than this is not used to judge (the monitor is unreachable); default 3x refresh.
     max_age_seconds: Seconds | None = None
     hostname: str | None = None  # this host in `ceph osd metadata`; default: the host name
-    restful_url: str | None = None  # e.g. https://mgr-host:8003
+    restful_url: Annotated[str, Check(_no_userinfo)] | None = None  # e.g. https://mgr-host:8003
     restful_user: str = "admin"
     restful_key_file: Path | None = None  # the key from `ceph restful create-key USER`
     restful_ca_file: Path | None = None
@@ -157,10 +167,15 @@ class ClusterConfig:
 
     def check(self) -> None:
         """Rules across fields (raises ValueError)."""
-        if self.source == "restful" and (self.restful_url is None or self.restful_key_file is None):
-            raise ValueError("source = 'restful' needs restful_url and restful_key_file")
+        if self.source == "restful" and self.restful_url is None:
+            raise ValueError("source = 'restful' needs restful_url")
+        keyless = self.restful_key_file is None and not os.environ.get(RESTFUL_KEY_ENV, "").strip()
+        if self.source == "restful" and keyless:
+            raise ValueError(
+                f"source = 'restful' needs restful_key_file, or the key in {RESTFUL_KEY_ENV}"
+            )
         if self.restful_url is not None and not self.restful_url.startswith("https://"):
-            raise ValueError(f"restful_url {self.restful_url!r} must be https://")
+            raise ValueError(f"restful_url {shown_url(self.restful_url)!r} must be https://")
 
     @property
     def max_age(self) -> float:
@@ -231,7 +246,8 @@ class ActConfig:
     restart_command: list[str] = field(default_factory=list)
     # The exec step; the event is in OSD_WATCHDOG_* variables.
     exec_command: list[str] = field(default_factory=list)
-    webhook_url: str | None = None
+    # A chat webhook URL is itself a secret: it is only ever shown as scheme://host/<redacted>.
+    webhook_url: Annotated[str, Check(_no_userinfo)] | None = None
     webhook_token_file: Path | None = None
     webhook_timeout_seconds: Seconds = 5.0
     webhook_retries: Annotated[int, Bound(ge=0, le=10)] = 2
@@ -273,6 +289,26 @@ class Config:
         if configured is not None:
             return configured
         return 3 * self.loop.interval_seconds + self.loop.probe_timeout_seconds
+
+
+URL_KEYS = frozenset({"restful_url", "webhook_url"})  # may carry a token: shown redacted
+
+
+def effective(config: Config) -> dict[str, Any]:
+    """The whole config, every default filled in, as JSON values; URLs shown redacted."""
+
+    def shown(key: str, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: shown(k, v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shown(key, v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        if key in URL_KEYS and isinstance(value, str):
+            return shown_url(value)
+        return value
+
+    return {name: shown(name, value) for name, value in asdict(config).items()}
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:

@@ -8,12 +8,18 @@ explicit registry is ``build_steps``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from watchdog.credentials import (
+    WEBHOOK_TOKEN_ENV,
+    SecretError,
+    child_environment,
+    read_secret,
+    shown_url,
+)
 from watchdog.discover.monitor import MonClient, MonitorError
 
 if TYPE_CHECKING:
@@ -110,7 +116,12 @@ def fill(part: str, event: Event) -> str:
 def _run_command(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
     try:
         out = subprocess.run(  # noqa: S603 - argv from the operator's config, no shell
-            argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=env or child_environment(),
         )
     except FileNotFoundError as exc:
         raise StepError(f"{argv[0]}: not found") from exc
@@ -166,7 +177,7 @@ class Verify:
 def event_environment(event: Event) -> dict[str, str]:
     """The event as OSD_WATCHDOG_* variables, for exec."""
     fields = {f"OSD_WATCHDOG_{k.upper()}": str(v) for k, v in asdict(event).items()}
-    return {**os.environ, **fields, "OSD_WATCHDOG_OSD_ID": event.osd_id}
+    return {**child_environment(), **fields, "OSD_WATCHDOG_OSD_ID": event.osd_id}
 
 
 class Exec:
@@ -200,8 +211,12 @@ class Webhook:
     def run(self, event: Event, timeout: float) -> str:
         """POST the event; retry on errors and 5xx, at most ``retries`` more times."""
         headers = {"Content-Type": "application/json"}
-        if self.token_file is not None:  # read at use, never logged
-            headers["Authorization"] = f"Bearer {self.token_file.read_text().strip()}"
+        try:  # read at each use (a rotated token applies at once), never logged
+            token = read_secret(self.token_file, WEBHOOK_TOKEN_ENV)
+        except SecretError as exc:
+            raise StepError(f"webhook token: {exc}") from None
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         body = json.dumps({"source": "ceph-osd-watchdog", **asdict(event)})
         import requests  # noqa: PLC0415 - only this step needs it (~16 MiB resident)
 
@@ -237,7 +252,7 @@ def describe(config: ActConfig, daemon: str) -> str:
         "verify": "wait until a new process answers on every listener",
         "unfence": f"unfence it (ceph osd rm-noup {daemon})",
         "exec": f"run {' '.join(config.exec_command)}",
-        "webhook": f"POST the event to {config.webhook_url}",
+        "webhook": f"POST the event to {shown_url(config.webhook_url or '')}",
     }
     return ", then ".join(words[name] for name in config.steps)
 

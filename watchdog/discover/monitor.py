@@ -21,6 +21,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from watchdog.credentials import (
+    RESTFUL_KEY_ENV,
+    SecretError,
+    child_environment,
+    read_secret,
+    shown_url,
+)
+
 if TYPE_CHECKING:
     from types import ModuleType
 
@@ -95,7 +103,7 @@ class CliClient:
         argv = [*self.argv, "--connect-timeout", f"{max(1, int(timeout) - 1)}", *args]
         try:
             out = subprocess.run(  # noqa: S603 - fixed argv from the config, no shell
-                argv, capture_output=True, timeout=timeout, check=False
+                argv, capture_output=True, timeout=timeout, check=False, env=child_environment()
             )
         except FileNotFoundError as exc:
             raise MonitorError(f"{argv[0]} not found: install ceph-common") from exc
@@ -205,8 +213,14 @@ class RestfulClient:
     name = "restful"
 
     def __init__(self, config: ClusterConfig) -> None:
-        if config.restful_url is None or config.restful_key_file is None:
-            raise MonitorError("restful needs cluster.restful_url and cluster.restful_key_file")
+        if config.restful_url is None:
+            raise MonitorError("restful needs cluster.restful_url")
+        try:
+            key = read_secret(config.restful_key_file, RESTFUL_KEY_ENV)
+        except SecretError as exc:
+            raise MonitorError(f"restful key: {exc}") from None
+        if key is None:
+            raise MonitorError(f"restful needs cluster.restful_key_file or {RESTFUL_KEY_ENV}")
         self.url = config.restful_url.rstrip("/") + "/request?wait=1"
         # Imported here: requests and its TLS stack cost the resident daemon ~16 MiB, and
         # only the restful source needs them.
@@ -215,7 +229,6 @@ class RestfulClient:
 
         self.requests = requests
         self.session = requests.Session()
-        key = config.restful_key_file.read_text().strip()
         self.session.auth = (config.restful_user, key)
         # TLS is verified unless turned off; a private CA is the usual case for restful.
         # Passed on each request: a session-wide setting loses to REQUESTS_CA_BUNDLE.
@@ -224,7 +237,8 @@ class RestfulClient:
         )
         if self.verify is False:
             # Said once here rather than by urllib3 on every request.
-            log.warning("TLS verification of %s is OFF (cluster.restful_verify_tls)", self.url)
+            shown = shown_url(config.restful_url)
+            log.warning("TLS verification of %s is OFF (cluster.restful_verify_tls)", shown)
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def command(self, prefix: str, timeout: float) -> Json:
