@@ -12,6 +12,7 @@ listeners cost a few MiB and no thread each.
 from __future__ import annotations
 
 import json
+import resource
 import selectors
 import socket
 import subprocess
@@ -22,6 +23,13 @@ from watchdog.sim.osd import V2_BANNER
 
 def serve(count: int, holes: int) -> None:
     """Listen on ``count`` loopback ports until stdin closes."""
+    # One fd per listener plus the connections being served: raise the soft limit as far as
+    # the hard one allows (a login shell's 1,024 would stop a big farm half-way).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = count + 1024
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
     sel = selectors.DefaultSelector()
     listeners = []
     for index in range(count):
