@@ -8,6 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import bcrypt
 import pytest
 import requests
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from tests.conftest import require_tool
@@ -82,6 +85,10 @@ def test_a_flood_of_scrapes_is_served_and_bcrypt_runs_once(server):
     [
         ("tls_server_confg: {}\n", "unsupported key(s): tls_server_confg"),
         ("tls_server_config:\n  cert_file: x\n", "tls_server_config.key_file is required"),
+        (
+            "tls_server_config:\n  cert_file: 5\n  key_file: [a]\n",
+            "tls_server_config.cert_file must be a file name",
+        ),
         ("basic_auth_users:\n  alice: plaintext\n", "basic_auth_users.alice: not a bcrypt hash"),
         (
             "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Maybe\n",
@@ -97,3 +104,44 @@ def test_a_bad_web_config_is_a_config_error_naming_the_key(tmp_path, content, pr
     [message] = error.value.problems
     assert message.startswith("web.config_file: ")
     assert problem in message
+
+
+yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+tls_configs = st.fixed_dictionaries(
+    {"cert_file": yaml_values, "key_file": yaml_values},
+    optional={
+        "client_ca_file": yaml_values,
+        "client_auth_type": st.sampled_from(["RequireAndVerifyClientCert", "NoClientCert"])
+        | yaml_values,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "tls_server_config": tls_configs | yaml_values,
+            "basic_auth_users": st.dictionaries(st.text(max_size=8), yaml_values) | yaml_values,
+            "other": yaml_values,
+        },
+    )
+    | st.dictionaries(st.integers() | st.booleans(), yaml_values, max_size=3)
+)
+def test_any_web_config_shape_is_accepted_or_one_value_error(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("web") / "web.yml"
+    path.write_text(yaml.safe_dump(data))
+    try:
+        load_web_security(path)
+    except ValueError as exc:
+        message = str(exc)
+    else:
+        return
+    assert message.startswith(f"{path}: ")  # never a TypeError or a traceback

@@ -86,7 +86,7 @@ def load_web_security(path: Path) -> WebSecurity:
         raise ValueError(f"{path}: {exc}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a mapping")  # noqa: TRY004 - pydantic reports ValueError
-    unknown = sorted(set(data) - {"tls_server_config", "basic_auth_users"})
+    unknown = sorted(str(k) for k in set(data) - {"tls_server_config", "basic_auth_users"})
     if unknown:
         raise ValueError(f"{path}: unsupported key(s): {', '.join(unknown)}")
     security = WebSecurity()
@@ -102,19 +102,28 @@ def load_web_security(path: Path) -> WebSecurity:
     return security
 
 
-def _tls(path: Path, tls: Any) -> ssl.SSLContext:  # noqa: ANN401 - YAML of any shape
+def _tls_auth(path: Path, tls: Any) -> str:  # noqa: ANN401 - YAML of any shape
+    """Check the shape of tls_server_config; return its client_auth_type."""
     if not isinstance(tls, dict):
         raise ValueError(f"{path}: tls_server_config must be a mapping")  # noqa: TRY004
-    unknown = sorted(set(tls) - TLS_KEYS)
+    unknown = sorted(str(k) for k in set(tls) - TLS_KEYS)
     if unknown:
         raise ValueError(f"{path}: tls_server_config: unsupported key(s): {', '.join(unknown)}")
     for key in ("cert_file", "key_file"):
         if not tls.get(key):
             raise ValueError(f"{path}: tls_server_config.{key} is required")
+    for key in ("cert_file", "key_file", "client_ca_file"):
+        if key in tls and not isinstance(tls[key], str):
+            raise ValueError(f"{path}: tls_server_config.{key} must be a file name")
     auth = tls.get("client_auth_type", "NoClientCert")
-    if auth not in CLIENT_AUTH:
+    if not isinstance(auth, str) or auth not in CLIENT_AUTH:
         choices = ", ".join(sorted(CLIENT_AUTH))
         raise ValueError(f"{path}: tls_server_config.client_auth_type must be one of {choices}")
+    return str(auth)
+
+
+def _tls(path: Path, tls: Any) -> ssl.SSLContext:  # noqa: ANN401 - YAML of any shape
+    auth = _tls_auth(path, tls)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     base = path.parent
