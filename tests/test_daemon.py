@@ -24,8 +24,14 @@ def test_the_daemon_serves_reloads_and_stops_cleanly(sim, tmp_path):
     daemon = Daemon(config)
     try:
         daemon.wait_for_log("osd.2: starting -> healthy")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            assert b'ceph_daemon="osd.2",state="healthy"} 1.0' in response.read()
+        # Logged during the cycle, published at its end: give the snapshot a few cycles.
+        for _ in range(20):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+                if b'ceph_daemon="osd.2",state="healthy"} 1.0' in reply.read():
+                    break
+            threading.Event().wait(0.25)
+        else:
+            pytest.fail("osd.2 never healthy in /metrics")
         config.write_text("[loop]\nbogus = 1\n")
         daemon.proc.send_signal(signal.SIGHUP)
         line = daemon.wait_for_log("reload failed, keeping the previous configuration")

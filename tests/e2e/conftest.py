@@ -87,6 +87,18 @@ class Watch:
                 found[labels["ceph_daemon"]] = labels["state"]
         return found
 
+    def wait_sample(
+        self, name: str, sample: tuple[dict[str, str], float], timeout: float = 5
+    ) -> None:
+        """Poll until /metrics has the sample: a transition is logged during a cycle and
+        published with the snapshot at its end."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sample in self.metrics().get(name, []):
+                return
+            threading.Event().wait(0.25)  # bounded by the deadline
+        pytest.fail(f"{name} never had {sample}: {self.metrics().get(name)}")
+
     def wait_states(self, wanted: dict[str, str], timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         seen: dict[str, str] = {}

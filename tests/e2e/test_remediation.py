@@ -84,7 +84,7 @@ def test_a_fence_lets_a_write_hanging_on_the_zombie_complete(ceph, watch_factory
     entry = osd_entry(ceph, "osd.1")
     assert not entry["up"]
     assert "noup" in entry["state"]  # fenced: it stays down until someone lifts it
-    assert ({"ceph_daemon": "osd.1"}, 1.0) in watch.metrics()["osd_watchdog_fenced"]
+    watch.wait_sample("osd_watchdog_fenced", ({"ceph_daemon": "osd.1"}, 1.0))
     records = audit(watch)
     assert [r["result"] for r in records] == ["started", "done"]
     assert records[0]["evidence"].startswith("client accept path dead")
@@ -141,8 +141,8 @@ def test_a_nodown_flag_means_nothing_is_done_and_says_why(ceph, watch_factory):
     line = watch.daemon.wait_for_log("osd.1: not acting", timeout=20, after=injected)
     assert "nodown: osd.1 has the nodown flag" in line
     assert map_says_up(ceph, "osd.1")
-    metrics = watch.metrics()
-    assert metrics["osd_watchdog_guard_refusals_total"] == [({"guard": "nodown"}, 1.0)]
+    watch.wait_sample("osd_watchdog_guard_refusals_total", ({"guard": "nodown"}, 1.0))
+    assert watch.metrics()["osd_watchdog_guard_refusals_total"] == [({"guard": "nodown"}, 1.0)]
     assert audit(watch)[0]["guard"].startswith("nodown")
 
 
