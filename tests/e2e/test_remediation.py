@@ -175,3 +175,40 @@ def test_a_wrong_key_or_a_missing_keyring_fails_the_fence_clearly(ceph, tmp_path
     ):
         fence(CliClient(cluster)).run(event, timeout=8)
     assert map_says_up(ceph, "osd.1")
+
+
+def fence_left_behind(ceph, state_dir, daemon: str, pid: int) -> None:
+    """What an earlier watchdog leaves when it stops between fence and unfence."""
+    ceph.ceph("osd", "add-noup", daemon)
+    ceph.ceph("osd", "down", daemon.removeprefix("osd."))
+    ceph.wait(lambda: not osd_entry(ceph, daemon)["up"], 30, f"{daemon} down")
+    state_dir.mkdir(parents=True)
+    fences = {daemon: {"since": time.time() - 60, "pid": pid}}
+    (state_dir / "fences.json").write_text(json.dumps(fences))
+
+
+def test_a_fence_left_by_an_earlier_run_is_verified_and_lifted_once_restarted(
+    ceph, watch_factory, tmp_path
+):
+    # The earlier run fenced osd.1 and restarted it (the pid it recorded is gone), then stopped.
+    fence_left_behind(ceph, tmp_path / "watch0" / "state", "osd.1", pid=1)
+    watch = watch_factory(ceph, act={"dry_run": False}, source="rados")
+    watch.daemon.wait_for_log("osd.1: resuming the remediation an earlier run left fenced")
+    for step in ("verify", "unfence"):
+        watch.daemon.wait_for_log(f"osd.1: {step} done", timeout=60)
+    ceph.wait(lambda: osd_entry(ceph, "osd.1")["up"], 60, "osd.1 up again")
+    assert "noup" not in osd_entry(ceph, "osd.1")["state"]
+    assert json.loads((watch.state_dir / "fences.json").read_text()) == {}
+    watch.wait_states(HEALTHY, timeout=60)
+
+
+def test_a_fence_left_on_a_process_never_restarted_stays_until_it_is(ceph, watch_factory, tmp_path):
+    # The earlier run stopped right after the fence: the zombie process is the same one.
+    fence_left_behind(ceph, tmp_path / "watch0" / "state", "osd.1", pid=ceph.pid("osd.1"))
+    act = {"dry_run": False, "step_timeout_seconds": 3.0}
+    watch = watch_factory(ceph, act=act, source="rados")
+    line = watch.daemon.wait_for_log("osd.1: verify failed", timeout=30)
+    assert "(it stays fenced: noup is set)" in line
+    assert "noup" in osd_entry(ceph, "osd.1")["state"]
+    assert "osd.1" in json.loads((watch.state_dir / "fences.json").read_text())
+    watch.wait_sample("osd_watchdog_fenced", ({"ceph_daemon": "osd.1"}, 1.0))
