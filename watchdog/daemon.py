@@ -19,7 +19,7 @@ from watchdog.assess import step
 from watchdog.config import Config, load_config
 from watchdog.discover import procfs
 from watchdog.discover.local import LocalDiscovery
-from watchdog.discover.mapped import expected_here, label_roles, this_host
+from watchdog.discover.mapped import label_roles, not_running
 from watchdog.discover.mapwatch import MapWatcher
 from watchdog.discover.static import static_targets
 from watchdog.errors import ConfigError
@@ -252,24 +252,9 @@ class Watchdog:
         observations, runs = self.probers.observe(
             targets, cluster_map, self.config.loop.probe_timeout_seconds
         )
-        return observations + self._not_running(targets, cluster_map, placed), runs
-
-    def _not_running(
-        self, targets: list[Target], cluster_map: ClusterMap | None, placed: ClusterMap | None
-    ) -> list[Observation]:
-        """OSDs seen before, or placed here by the map, that have no process now."""
-        missing: dict[str, Observation] = {}
-        if placed is not None:
-            local = [t for t in targets if t.incarnation is not None]
-            hosts = this_host(self.config.cluster.hostname)
-            for target, map_osd in expected_here(placed, local, hosts, self.config.cluster.name):
-                missing[target.daemon] = Observation(target, alive=False, map_osd=map_osd)
-        seen = {t.daemon for t in targets}
-        for daemon, memory in self._memory.items():
-            if daemon not in seen and daemon not in missing:
-                osd = cluster_map.osds.get(daemon) if cluster_map else None
-                missing[daemon] = Observation(memory.observation.target, alive=False, map_osd=osd)
-        return list(missing.values())
+        known = {daemon: m.observation.target for daemon, m in self._memory.items()}
+        gone = not_running(targets, known, cluster_map, placed, self.config.cluster)
+        return observations + gone, runs
 
     def _assess(self, observations: list[Observation]) -> list[Transition]:
         now = time.monotonic()

@@ -11,9 +11,12 @@ import socket
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from watchdog.model import Listener, Target
+from watchdog.model import Listener, Observation, Target
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from watchdog.config import ClusterConfig
     from watchdog.model import ClusterMap, MapOsd
 
 
@@ -55,3 +58,29 @@ def expected_here(
             listeners = tuple(Listener(e, present=False) for e in osd.endpoints)
             missing.append((Target(osd.daemon, cluster, None, listeners), osd))
     return missing
+
+
+def not_running(
+    targets: Sequence[Target],
+    known: Mapping[str, Target],
+    cluster_map: ClusterMap | None,
+    placed: ClusterMap | None,
+    config: ClusterConfig,
+) -> list[Observation]:
+    """OSDs seen before (``known``), or placed on this host by the map, with no process now.
+
+    ``placed`` is the map only when local discovery worked this cycle: after a failed one,
+    the map saying an OSD belongs here is no evidence that its process is gone.
+    """
+    missing: dict[str, Observation] = {}
+    if placed is not None:
+        local = [t for t in targets if t.incarnation is not None]
+        hosts = this_host(config.hostname)
+        for target, map_osd in expected_here(placed, local, hosts, config.name):
+            missing[target.daemon] = Observation(target, alive=False, map_osd=map_osd)
+    seen = {t.daemon for t in targets}
+    for daemon, target in known.items():
+        if daemon not in seen and daemon not in missing:
+            osd = cluster_map.osds.get(daemon) if cluster_map else None
+            missing[daemon] = Observation(target, alive=False, map_osd=osd)
+    return list(missing.values())
