@@ -55,7 +55,13 @@ def states():
     snapshot = watchdog.cycle()
     time.sleep(0.25)
     return {r.observation.target.daemon: r.status.state.value for r in snapshot.osds}
-before = [states() for _ in range(4)][-1]
+def until_healthy():  # bounded: 20 cycles at most
+    for _ in range(20):
+        seen = states()
+        if len(seen) == 3 and set(seen.values()) == {"healthy"}:
+            break
+    return seen
+before = until_healthy()
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 held = []
 try:
@@ -67,7 +73,7 @@ starved = [states() for _ in range(6)]
 causes = {r.status.cause for r in watchdog.latest().osds}
 for fd in held:
     os.close(fd)
-after = [states() for _ in range(6)][-1]
+after = until_healthy()
 print(json.dumps({"before": before, "starved": starved, "after": after, "causes": sorted(causes),
                   "actions": {"/".join(k): v for k, v in watchdog.latest().actions_total.items()}}))
 """
