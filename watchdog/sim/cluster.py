@@ -177,15 +177,20 @@ class SimCluster:
             _reap(sim)
 
 
-def _reap(sim: SimProcess) -> None:
-    if sim.proc.stdin is not None and not sim.proc.stdin.closed:
+def end_child(proc: subprocess.Popen[str], grace: float) -> None:
+    """Close the stdin of a child that stops at EOF; kill it (by its pid) after ``grace`` s."""
+    if proc.stdin is not None and not proc.stdin.closed:
         with contextlib.suppress(BrokenPipeError):  # it is already gone
-            sim.proc.stdin.close()
+            proc.stdin.close()
     try:
-        sim.proc.wait(timeout=2)
+        proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        sim.proc.kill()
-        sim.proc.wait()
+        proc.kill()
+        proc.wait()
+
+
+def _reap(sim: SimProcess) -> None:
+    end_child(sim.proc, grace=2)
     if sim.reader is not None:
         sim.reader.join(timeout=REPLY_TIMEOUT)
 

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 
+from watchdog.sim.cluster import end_child
 from watchdog.sim.osd import V2_BANNER
 
 
@@ -102,13 +103,7 @@ class Farm:
 
     def close(self) -> None:
         """Stop the child and wait for it (killed if it does not stop in 10 s)."""
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_child(self.proc, grace=10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
