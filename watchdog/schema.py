@@ -87,22 +87,26 @@ def build(cls: type[T], data: object) -> T:
     return typing.cast("T", result)
 
 
+_SCALAR_KINDS = (bool, int, float, str)
+_KINDS: dict[type, str] = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a table",
+}
+
+
 def _where(path: str) -> str:
     return path or "(top level)"
 
 
 def _kind(value: object) -> str:
-    """How a value reads in a message, in TOML's terms."""
-    names: dict[type, str] = {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-    }
-    name = names.get(type(value))
-    if name is None:
-        containers: dict[type, str] = {list: "a list", dict: "a table"}
-        return containers.get(type(value), type(value).__name__)
+    """How a value reads in a message, in TOML's terms (scalars with their value)."""
+    name = _KINDS.get(type(value), type(value).__name__)
+    if type(value) not in _SCALAR_KINDS:
+        return name
     shown = repr(value)
     return f"{name} {shown if len(shown) <= 40 else shown[:37] + '...'}"
 
