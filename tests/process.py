@@ -12,6 +12,17 @@ from pathlib import Path
 import pytest
 
 
+def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """``osd-watchdog ARGS...`` as a child process, run to its end (bounded), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "watchdog", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def unused_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
     with socket.socket() as sock:

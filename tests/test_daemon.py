@@ -3,15 +3,13 @@
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import urllib.request
 
 import pytest
 
 from tests.conftest import cycle_until, fast_config, state_of
-from tests.process import Daemon, unused_port, write_config
+from tests.process import Daemon, run_cli, unused_port, write_config
 from watchdog.daemon import Watchdog
 
 pytestmark = pytest.mark.integration
@@ -57,13 +55,7 @@ def test_a_port_in_use_is_a_clear_error(tmp_path):
         port = taken.getsockname()[1]
         config = tmp_path / "watchdog.toml"
         write_config(config, "none", port)
-        out = subprocess.run(
-            [sys.executable, "-m", "watchdog", "run", "--config", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        out = run_cli("run", "--config", str(config))
     assert out.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
 

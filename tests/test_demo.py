@@ -1,23 +1,17 @@
 """The demo as an operator runs it: a real process, a zombie caught and timed, nothing left."""
 
 import re
-import subprocess
-import sys
 
 import psutil
 import pytest
+
+from tests.process import run_cli
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_demo_detects_the_zombie_and_stops_every_simulated_osd():
-    out = subprocess.run(
-        [sys.executable, "-m", "watchdog", "demo"],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    out = run_cli("demo", timeout=90)
     assert out.returncode == 0, out.stdout + out.stderr
     detected = re.search(r"DETECTED: osd\.1 is a zombie .*, ([\d.]+)s after", out.stdout)
     assert detected, out.stdout

@@ -22,7 +22,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.conftest import STATE_DIR, fast_config
-from tests.process import Daemon, unused_port, write_config
+from tests.process import Daemon, run_cli, unused_port, write_config
 from watchdog.config import parse_config
 from watchdog.daemon import Watchdog
 from watchdog.discover.mapwatch import MapWatcher
@@ -234,13 +234,7 @@ def test_a_config_with_no_targets_runs_and_reports_nothing_to_watch(tmp_path):
     assert [s.osds for s in snapshots] == [(), ()]
     config_file = tmp_path / "none.toml"
     config_file.write_text('[discovery]\nlocal = false\n[cluster]\nsource = "none"\n')
-    check = subprocess.run(
-        [sys.executable, "-m", "watchdog", "check", "--config", str(config_file)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    check = run_cli("check", "--config", str(config_file))
     # Nagios UNKNOWN: a host expected to carry OSDs where none are found needs a look.
     assert check.returncode == 3
     assert "no OSDs found on this host" in check.stdout

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from prometheus_client import Metric
 
@@ -19,6 +19,16 @@ PREFIX = "osd_watchdog"
 def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:
     """A gauge family with the watchdog's prefix."""
     return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=list(labels))
+
+
+def counter(
+    name: str, doc: str, labels: tuple[str, ...], counts: Mapping[Any, float]
+) -> CounterMetricFamily:
+    """A counter family with the watchdog's prefix, one sample per key (a label or a tuple)."""
+    family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=list(labels))
+    for key, count in sorted(counts.items()):
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], count)
+    return family
 
 
 def cluster_metrics(snapshot: Snapshot) -> Iterator[Metric]:
@@ -74,20 +84,18 @@ def cluster_metrics(snapshot: Snapshot) -> Iterator[Metric]:
 
 def action_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     """Remediations by result, refusals by guard, and the fences this watchdog holds."""
-    actions = CounterMetricFamily(
-        f"{PREFIX}_actions",
+    actions = counter(
+        "actions",
         "Remediations decided, by result (dry_run, started... done, failed, refused).",
-        labels=["action", "result"],
+        ("action", "result"),
+        snapshot.actions_total,
     )
-    for (action, result), count in sorted(snapshot.actions_total.items()):
-        actions.add_metric([action, result], count)
-    refusals = CounterMetricFamily(
-        f"{PREFIX}_guard_refusals",
+    refusals = counter(
+        "guard_refusals",
         "Remediations a safety guard refused, by guard.",
-        labels=["guard"],
+        ("guard",),
+        snapshot.refusals_total,
     )
-    for guard, count in sorted(snapshot.refusals_total.items()):
-        refusals.add_metric([guard], count)
     fenced = gauge(
         "fenced",
         "1 for each OSD this watchdog fenced (noup) and has not unfenced.",
@@ -95,11 +103,10 @@ def action_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     )
     for daemon in snapshot.fenced:
         fenced.add_metric([daemon], 1.0)
-    failed = CounterMetricFamily(
-        f"{PREFIX}_action_step_failures",
+    failed = counter(
+        "action_step_failures",
         "Remediation steps that failed, by OSD and step; a fenced OSD stays fenced.",
-        labels=["ceph_daemon", "step"],
+        ("ceph_daemon", "step"),
+        snapshot.step_failures_total,
     )
-    for (daemon, step), count in sorted(snapshot.step_failures_total.items()):
-        failed.add_metric([daemon, step], count)
     yield from (actions, refusals, fenced, failed)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import require_tool
+from tests.process import run_cli
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "osd-watchdog.service"
 INSTALLED = "/opt/osd-watchdog/bin/osd-watchdog"
@@ -78,12 +79,6 @@ def test_the_unit_is_a_notify_service_with_a_watchdog_and_no_restart_on_bad_conf
 def test_the_config_check_the_unit_runs_first_exits_78_on_a_bad_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[loop]\nintervall_seconds = 1\n")
-    out = subprocess.run(
-        [sys.executable, "-m", "watchdog", "check-config", str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    out = run_cli("check-config", str(bad))
     assert out.returncode == 78
     assert "loop.intervall_seconds: unknown key" in out.stderr
