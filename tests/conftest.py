@@ -61,7 +61,10 @@ class Server:
             except OSError:
                 return
             self.conns.append(conn)
-            handle(conn)
+            try:
+                handle(conn)
+            except OSError:  # the prober hung up first (a reset, a timeout): its result says so
+                continue
 
     def close(self) -> None:
         self._stop.set()

@@ -240,6 +240,14 @@ class ActConfig:
     # osd_max_markdown_count mark-downs in osd_max_markdown_period: stay below it.
     markdown_limit: Annotated[int, Bound(ge=1, le=100)] = 5
     markdown_period_seconds: Seconds = 600.0
+    # Remediations this host runs at once; the others wait their turn while still failing.
+    max_concurrent: Annotated[int, Bound(ge=1, le=100)] = 1
+    # Refuse to fence when this many OSDs anywhere in the cluster already carry noup (other
+    # hosts' watchdogs, or an operator): one network event must not fence half the cluster.
+    max_fenced_in_cluster: Annotated[int, Bound(ge=1, le=10000)] = 1
+    # "require": ask `ceph osd ok-to-stop` first and refuse when stopping the OSD would make
+    # PGs inactive (it holds their last active copy); "ignore": act anyway.
+    ok_to_stop: Literal["require", "ignore"] = "require"
     restart_unit_template: str = "ceph-osd@{id}"
     systemctl_command: str = "systemctl"
     # Instead of systemctl, e.g. ["docker", "restart", "osd{id}"].

@@ -82,16 +82,15 @@ class Watchdog:
         self.map_watcher = MapWatcher.from_config(config.cluster)
         if self._watching and self.map_watcher is not None:
             self.map_watcher.start()
-        if self.remediator is None or self.remediator.config != config.act:
-            if self.remediator is not None:
-                self.remediator.stop()
-            self.remediator = self._remediator(config) if self.acting else None
+        if self.remediator is not None:
+            # Never stopped on a reload: running remediations finish under their settings,
+            # and the guards' history, the lock and the fences stay with the same owner.
+            self.remediator.reconfigure(config)
+        elif self.acting:
+            self.remediator = Remediator.from_config(config)
         found = config.discovery
         self.discovery = LocalDiscovery(found.proc_root, found.process_names, found.clusters)
         self.probers = Probers.from_config(config)
-
-    def _remediator(self, config: Config) -> Remediator:
-        return Remediator.from_config(config, self.latest)
 
     def latest(self) -> Snapshot | None:
         """The last published snapshot (read by the exporter from other threads)."""
@@ -192,8 +191,6 @@ class Watchdog:
             transitions = []
         else:
             transitions = self._assess(observations)
-        if self.remediator is not None:
-            self.remediator.consider(transitions, cluster_map)
         self._cycles += 1
         ended = time.monotonic()
         self._snapshot = Snapshot(
@@ -208,6 +205,9 @@ class Watchdog:
             map_status=self.map_watcher.status() if self.map_watcher else None,
             self_stalls=self._self_stalls,
         )
+        if self.remediator is not None:
+            # On this cycle's states, after they are published; it returns at once.
+            self.remediator.consider(self._snapshot, transitions)
         return self._snapshot
 
     def _action_counts(self) -> dict[str, Any]:

@@ -7,7 +7,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from watchdog.act.steps import Event, Exec, Restart, StepError, Verify, Webhook, describe
+from watchdog.act.steps import (
+    Event,
+    Exec,
+    Restart,
+    StepError,
+    StepInterruptedError,
+    Verify,
+    Webhook,
+    describe,
+)
 from watchdog.config import ActConfig
 
 EVENT = Event("osd.7", "zombie", "client accept path dead", 4242, 1_800_000_000.0)
@@ -107,17 +116,35 @@ def test_the_webhook_gives_up_after_its_retries():
     assert len(hook.bodies) == 2
 
 
-def test_verify_waits_for_a_new_process_and_gives_up_at_its_timeout():
+def cycles(stopping: threading.Event):
+    """A stand-in for the loop's cycles: one every 10 ms, none once stopping."""
+
+    def wait_cycle(timeout: float) -> bool:
+        stopping.wait(min(timeout, 0.01))
+        return not stopping.is_set()
+
+    return wait_cycle
+
+
+def test_verify_judges_each_cycle_until_a_new_process_answers_or_its_timeout():
     seen = []
 
     def answered(daemon, old_pid):
         seen.append((daemon, old_pid))
         return len(seen) >= 3
 
-    assert "answers on every listener" in Verify(answered, threading.Event()).run(EVENT, 5)
-    assert seen[0] == ("osd.7", 4242)
+    running = threading.Event()
+    assert "answers on every listener" in Verify(answered, cycles(running)).run(EVENT, 5)
+    assert seen == [("osd.7", 4242)] * 3  # once per cycle, not polled in between
     with pytest.raises(StepError, match=r"no new process answering within 0\.3s"):
-        Verify(lambda *_: False, threading.Event()).run(EVENT, timeout=0.3)
+        Verify(lambda *_: False, cycles(running)).run(EVENT, timeout=0.3)
+
+
+def test_verify_stopped_by_a_shutdown_says_so_and_is_not_a_failure_to_answer():
+    stopping = threading.Event()
+    stopping.set()
+    with pytest.raises(StepInterruptedError, match=r"osd\.7: stopped waiting after 0\.\ds"):
+        Verify(lambda *_: False, cycles(stopping)).run(EVENT, timeout=60)
 
 
 def test_the_default_remediation_in_words():

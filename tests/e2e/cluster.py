@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -275,10 +276,22 @@ keyring = $osd_data/keyring
         return daemon.proc
 
     def pid(self, name: str) -> int:
+        """The running daemon's pid: ours, or one a restart started (by its pid file)."""
         proc = self.daemons[name].proc
-        if proc is None or proc.poll() is not None:
+        if proc is not None and proc.poll() is None:
+            return proc.pid
+        adopted = self._adopted(self.root / "run" / f"{name}.pid")
+        if adopted is None:
             raise ClusterError(f"{name} is not running")
-        return proc.pid
+        return adopted
+
+    def _adopted(self, pid_file: Path) -> int | None:
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if str(self.conf).encode() in cmdline else None  # never another's
 
     def stop_daemon(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
         """Stop one daemon by its pid; returns its exit status."""
@@ -305,13 +318,9 @@ keyring = $osd_data/keyring
     def _stop_adopted(self) -> None:
         """Daemons started outside this object (a restart by the watchdog), by pid file."""
         for pid_file in (self.root / "run").glob("*.pid"):
-            try:
-                pid = int(pid_file.read_text().strip())
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except (OSError, ValueError):
-                continue
-            if str(self.conf).encode() not in cmdline:
-                continue  # not one of ours: never touch it
+            pid = self._adopted(pid_file)
+            if pid is None:
+                continue  # gone, or not one of ours: never touch it
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
@@ -333,6 +342,13 @@ keyring = $osd_data/keyring
         if dump is None:
             return set()
         return {o["osd"] for o in dump["osds"] if o["up"]}
+
+    def clean(self) -> bool:
+        """Every PG active+clean (and known: ok-to-stop cannot judge unknown ones)."""
+        return re.search(r"(\d+) pgs: \1 active\+clean;", self.ceph("pg", "stat")) is not None
+
+    def wait_clean(self, timeout: float = 60) -> None:
+        self.wait(self.clean, timeout, "every PG active+clean")
 
     def client_key(self, name: str, *caps: str) -> Path:
         """A keyring for a new cephx client with exactly these caps, e.g. ("mon", "allow r")."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -54,28 +55,42 @@ class Watch:
         **cluster_view: object,
     ) -> None:
         self.port = unused_port()
-        self.state_dir = workdir / "state"
-        acting = {"state_dir": str(self.state_dir)} | (act or {})
-        act_lines = "\n".join(f"{key} = {toml_value(value)}" for key, value in acting.items())
-        view = {
+        self.cluster = cluster
+        self.acting = {"state_dir": str(workdir / "state")} | (act or {})
+        self.state_dir = Path(str(self.acting["state_dir"]))
+        self.view = {
             "source": "rados",
             "conf": str(cluster.conf),
             "keyring": str(cluster.keyring),
             "refresh_seconds": 2.0,
             "timeout_seconds": 2.0,
         } | cluster_view
-        lines = "\n".join(f"{key} = {toml_value(value)}" for key, value in view.items())
         workdir.mkdir(parents=True, exist_ok=True)
-        config = workdir / "watchdog.toml"
-        config.write_text(
+        self.config = workdir / "watchdog.toml"
+        self.write_config()
+        self.daemon = Daemon(self.config)
+
+    def write_config(self, **act: object) -> None:
+        """(Re)write the config file; ``act`` changes keys of [act]."""
+        self.acting |= act
+        act_lines = "\n".join(f"{key} = {toml_value(value)}" for key, value in self.acting.items())
+        lines = "\n".join(f"{key} = {toml_value(value)}" for key, value in self.view.items())
+        self.config.write_text(
             "[loop]\ninterval_seconds = 0.5\nprobe_timeout_seconds = 0.5\n"
             f'[web]\nlisten_address = "127.0.0.1:{self.port}"\n'
-            f'[discovery]\nclusters = ["{cluster.name}"]\n'
+            f'[discovery]\nclusters = ["{self.cluster.name}"]\n'
             f"[cluster]\n{lines}\n"
             "[assess]\nstartup_grace_seconds = 10\n"
             f"[act]\n{act_lines}\n"
         )
-        self.daemon = Daemon(config)
+
+    def reload(self, **act: object) -> float:
+        """Change [act] and send SIGHUP; returns when the reload is logged (its time)."""
+        self.write_config(**act)
+        sent = time.monotonic()
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        self.daemon.wait_for_log("configuration reloaded", timeout=15, after=sent)
+        return sent
 
     def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
         return _samples(requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import threading
 import time
@@ -16,11 +17,15 @@ from watchdog.discover.monitor import CliClient, load_rados
 
 pytestmark = pytest.mark.integration
 
-# What the README tells operators to create: read the maps, fence, unfence, nothing else.
+# What the README tells operators to create: read the maps, fence, unfence, and ask the mgr
+# whether an OSD may stop; nothing else.
 LEAST_PRIVILEGE = (
     "mon",
     'allow r, allow command "osd down", allow command "osd add-noup", allow command "osd rm-noup"',
+    "mgr",
+    'allow command "osd ok-to-stop"',
 )
+RESTART = [sys.executable, "-m", "tests.e2e.restart_osd"]  # + the cluster's root and "{id}"
 
 
 def osd_entry(cluster, daemon: str) -> dict:
@@ -50,52 +55,65 @@ def pool(cluster) -> None:
 def test_a_fence_lets_a_write_hanging_on_the_zombie_complete(ceph, watch_factory, capsys):
     pool(ceph)
     keyring = ceph.client_key("client.osd-watchdog", *LEAST_PRIVILEGE)
+    act = {"dry_run": False, "restart_command": [*RESTART, str(ceph.root), "{id}"],
+           "cooldown_seconds": 0.0, "max_actions_per_hour": 100}  # fmt: skip
     watch = watch_factory(
-        ceph,
-        act={"dry_run": False, "steps": ["fence"]},
-        source="cli",
-        client_name="client.osd-watchdog",
-        keyring=str(keyring),
+        ceph, act=act, source="rados", client_name="client.osd-watchdog", keyring=str(keyring)
     )
     watch.wait_states(HEALTHY)
-    name = object_with_primary(ceph, "io", "osd.1")
-    faulted = time.monotonic()
-    mute_public(ceph, "osd.1")
     rados = load_rados()
     handle = rados.Rados(conffile=str(ceph.conf), conf={"keyring": str(ceph.keyring)})
     handle.connect()
     ioctx = handle.open_ioctx("io")
-    finished: list[float] = []
-    # A fresh client must connect to the primary's public port: nobody accepts it now.
-    writer = threading.Thread(
-        target=lambda: (ioctx.write_full(name, b"y" * 4096), finished.append(time.monotonic())),
-        daemon=True,
-    )
-    writer.start()
+    measured = []
     try:
-        _, detected = watch.daemon.wait_for_line("osd.1: suspect -> zombie", after=faulted)
-        watch.daemon.wait_for_log("osd.1: fence done", timeout=30, after=faulted)
-        writer.join(timeout=60)
-        assert finished, "the write never completed after the fence"
-        assert finished[0] > detected  # it hung on the zombie until the fence, not before
+        for run in range(5):
+            daemon = f"osd.{run % 3}"
+            ceph.wait_clean()
+            name = object_with_primary(ceph, "io", daemon)
+            faulted = time.monotonic()
+            mute_public(ceph, daemon)
+            finished: list[float] = []
+            # A fresh client must connect to the primary's public port: nobody accepts it now.
+            writer = threading.Thread(
+                target=lambda n=name, f=finished: (
+                    ioctx.write_full(n, b"y" * 4096),
+                    f.append(time.monotonic()),
+                ),
+                daemon=True,
+            )
+            writer.start()
+            _, detected = watch.daemon.wait_for_line(f"{daemon}: suspect -> zombie", after=faulted)
+            watch.daemon.wait_for_log(f"{daemon}: fence done", timeout=30, after=faulted)
+            writer.join(timeout=60)
+            assert finished, f"run {run}: the write never completed after the fence"
+            assert finished[0] > detected  # it hung on the zombie until the fence, not before
+            measured.append(finished[0] - faulted)
+            watch.daemon.wait_for_log(f"{daemon}: unfence done", timeout=90, after=faulted)
+            watch.wait_states(HEALTHY, timeout=60)
     finally:
         ioctx.close()
         handle.shutdown()
-    entry = osd_entry(ceph, "osd.1")
-    assert not entry["up"]
-    assert "noup" in entry["state"]  # fenced: it stays down until someone lifts it
-    watch.wait_sample("osd_watchdog_fenced", ({"ceph_daemon": "osd.1"}, 1.0))
     records = audit(watch)
-    assert [r["result"] for r in records] == ["started", "done"]
-    assert records[0]["evidence"].startswith("client accept path dead")
+    started = [r for r in records if r["result"] == "started"]
+    assert len(started) == 5
+    assert all(r["evidence"].startswith("client accept path dead") for r in started)
+    assert [r for r in records if r["result"] in {"failed", "refused"}] == []
+    assert not {o for o in ceph.ceph_json("osd", "dump")["osds"] if "noup" in o["state"]}
     with capsys.disabled():
-        print(f"\nfault to completed write, through a fence: {finished[0] - faulted:.1f}s")  # noqa: T201
+        print(  # noqa: T201 - the measurement is the point: it goes in the README
+            f"\nfault to completed write, through a fence, over {len(measured)} runs: "
+            f"{min(measured):.1f}-{max(measured):.1f}s "
+            f"(median {statistics.median(measured):.1f}s: "
+            f"{', '.join(f'{x:.1f}' for x in measured)})"
+        )
 
 
 def test_fence_restart_verify_unfence_leaves_the_osd_up_in_and_healthy(ceph, watch_factory):
-    restart = [sys.executable, "-m", "tests.e2e.restart_osd", str(ceph.root), "{id}"]
+    restart = [*RESTART, str(ceph.root), "{id}"]
     watch = watch_factory(ceph, act={"dry_run": False, "restart_command": restart}, source="rados")
     watch.wait_states(HEALTHY)
+    ceph.wait_clean()
     started = time.monotonic()
     old_pid, _ = mute_public(ceph, "osd.2")
     for step in ("fence", "restart", "verify", "unfence"):
@@ -117,6 +135,7 @@ def test_fence_restart_verify_unfence_leaves_the_osd_up_in_and_healthy(ceph, wat
 def test_dry_run_changes_nothing_in_the_cluster(ceph, watch_factory):
     watch = watch_factory(ceph, source="rados")  # dry_run is the default
     watch.wait_states(HEALTHY)
+    ceph.wait_clean()  # a dry run asks ok-to-stop too, and Ceph cannot judge unknown PGs
     injected = time.monotonic()
     mute_public(ceph, "osd.0")
     line = watch.daemon.wait_for_log(
@@ -136,6 +155,7 @@ def test_a_nodown_flag_means_nothing_is_done_and_says_why(ceph, watch_factory):
     ceph.ceph("osd", "add-nodown", "osd.1")
     watch = watch_factory(ceph, act={"dry_run": False}, source="rados")
     watch.wait_states(HEALTHY)
+    ceph.wait_clean()
     injected = time.monotonic()
     mute_public(ceph, "osd.1")
     line = watch.daemon.wait_for_log("osd.1: not acting", timeout=20, after=injected)

@@ -1,8 +1,14 @@
-"""Act stage, ledger: fences we set (persisted), the audit trail, and recent history.
+"""Act stage, ledger: what this watchdog did, kept in ``state_dir`` so a restart forgets nothing.
 
-A fence this watchdog set must not be forgotten when the watchdog restarts: an OSD left with
-noup stays out of the cluster. Fences live in ``state_dir/fences.json`` (written atomically);
-every decision, taken or refused, is appended to the audit file as one JSON line.
+* ``fences.json``: OSDs we fenced, each with the steps still to run. A fence must not be
+  forgotten: an OSD left with noup stays out of the cluster. The next start (or reload)
+  resumes them.
+* ``history.json``: when each remediation started, for the cooldown, the hourly rate and the
+  mark-down budget. Rebuilt from the audit trail when missing; when unreadable, the guards
+  refuse for their longest window instead of starting again from "nothing happened".
+* the audit file: every decision, taken or refused, and every step result, one JSON line.
+
+Both state files are written whole and renamed into place, never half-written.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+KEEP_SECONDS = 86400.0  # no guard looks further back (cooldown_seconds is at most a day)
+
 
 class Ledger:
     """Thread-safe: the loop decides, remediation threads record results."""
@@ -29,76 +37,157 @@ class Ledger:
         self.state_dir = state_dir
         self.audit_path = audit_path
         self._lock = threading.Lock()
-        self._fences: dict[str, dict[str, Any]] = self._load()
-        self._last_action: dict[str, float] = {}
-        self._actions: list[float] = []
-        self._markdowns: defaultdict[str, list[float]] = defaultdict(list)
+        self._fences: dict[str, dict[str, Any]] = self._load_fences()
+        self._started: list[dict[str, Any]] = []  # {"daemon", "at", "marks_down"}
+        self._unknown_before: float | None = None
+        self._load_history()
 
     @property
     def fences_path(self) -> Path:
         """Where the fences are kept."""
         return self.state_dir / "fences.json"
 
-    def _load(self) -> dict[str, dict[str, Any]]:
+    @property
+    def history_path(self) -> Path:
+        """Where the guard history is kept."""
+        return self.state_dir / "history.json"
+
+    def _load_fences(self) -> dict[str, dict[str, Any]]:
         try:
             data = json.loads(self.fences_path.read_text())
+            fences = {str(k): dict(v) for k, v in data.items()}
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
             path = self.fences_path
             log.error("cannot read %s: %s; earlier fences may be unknown", path, exc)  # noqa: TRY400
             return {}
-        if data:
-            log.warning("OSDs fenced by an earlier run, still fenced: %s", ", ".join(sorted(data)))
-        return {str(k): dict(v) for k, v in data.items()}
+        if fences:
+            log.warning(
+                "OSDs fenced by an earlier run, still fenced: %s", ", ".join(sorted(fences))
+            )
+        return fences
+
+    def _load_history(self) -> None:
+        try:
+            data = json.loads(self.history_path.read_text())
+            started = [_entry(e) for e in data["started"]]
+            unknown = data.get("unknown_before")
+            self._unknown_before = None if unknown is None else float(unknown)
+        except FileNotFoundError:
+            started = self._from_audit()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            self._unknown_before = time.time()
+            log.error(  # noqa: TRY400 - a state, not a crash: the guards refuse for a while
+                "guard history %s is unreadable (%s): refusing remediation for the guards' "
+                "longest window rather than assuming nothing happened",
+                self.history_path,
+                exc,
+            )
+            started = []
+        self._started = started
+        if self._unknown_before is not None:
+            try:
+                self._write_history()  # so a restart does not extend the wait
+            except OSError as exc:
+                log.error("cannot rewrite %s: %s", self.history_path, exc)  # noqa: TRY400
+
+    def _from_audit(self) -> list[dict[str, Any]]:
+        """The remediations the audit trail says were started (a first run has none)."""
+        try:
+            lines = self.audit_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            log.info("no guard history in %s yet: nothing was remediated here", self.state_dir)
+            return []
+        except OSError as exc:
+            self._unknown_before = time.time()
+            log.error("cannot read %s to rebuild the history: %s", self.audit_path, exc)  # noqa: TRY400
+            return []
+        started = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+                if record.get("result") == "started":
+                    marks = any(s in str(record.get("action", "")) for s in ("fence", "markdown"))
+                    started.append(_entry({**record, "daemon": record["ceph_daemon"],
+                                           "at": record["time"], "marks_down": marks}))  # fmt: skip
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # a line cut short by a crash: the rest still counts
+        log.info("guard history rebuilt from %s: %d remediation(s)", self.audit_path, len(started))
+        return started
 
     def fenced(self) -> dict[str, dict[str, Any]]:
         """OSDs this watchdog fenced and has not unfenced yet."""
         with self._lock:
-            return dict(self._fences)
+            return {d: dict(f) for d, f in self._fences.items()}
 
-    def set_fence(self, daemon: str, pid: int | None) -> None:
-        """Remember a fence before anything else happens to the OSD."""
+    def set_fence(self, daemon: str, pid: int | None, steps_left: list[str]) -> None:
+        """Remember a fence before anything else happens to the OSD; raises OSError."""
         with self._lock:
-            self._fences[daemon] = {"since": time.time(), "pid": pid}
+            self._fences[daemon] = {"since": time.time(), "pid": pid, "steps_left": steps_left}
             try:
-                self._write_fences()
+                self._write(self.fences_path, self._fences)
             except OSError:
                 del self._fences[daemon]  # not on disk: the caller must not set it
                 raise
+
+    def progress(self, daemon: str, steps_left: list[str]) -> None:
+        """A step of a fenced OSD's remediation is done: the next start resumes after it."""
+        with self._lock:
+            if daemon not in self._fences:
+                return
+            self._fences[daemon]["steps_left"] = steps_left
+            try:
+                self._write(self.fences_path, self._fences)
+            except OSError as exc:
+                # The older record is still safe: resuming repeats a step (restart, verify).
+                log.error("%s: cannot record progress in %s: %s", daemon, self.fences_path, exc)  # noqa: TRY400
 
     def clear_fence(self, daemon: str) -> None:
         """Forget a fence once it is lifted."""
         with self._lock:
             self._fences.pop(daemon, None)
             try:
-                self._write_fences()
+                self._write(self.fences_path, self._fences)
             except OSError as exc:
                 # Harmless: the next start verifies the OSD and lifts the fence again.
                 log.error("%s: fence lifted, but %s not updated: %s", daemon, self.fences_path, exc)  # noqa: TRY400
 
-    def _write_fences(self) -> None:
+    def _write(self, path: Path, data: object) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        partial = self.fences_path.with_suffix(".tmp")
-        partial.write_text(json.dumps(self._fences, indent=2, sort_keys=True))
-        partial.replace(self.fences_path)  # never a half-written file
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps(data, indent=2, sort_keys=True))
+        partial.replace(path)  # never a half-written file
+
+    def _write_history(self) -> None:
+        data = {"started": self._started, "unknown_before": self._unknown_before}
+        self._write(self.history_path, data)
 
     def started(self, daemon: str, *, marks_down: bool) -> None:
-        """A remediation begins: counts for cooldown, rate limit and the mark-down budget."""
+        """A remediation begins: it counts for cooldown, rate limit and the mark-down budget."""
         now = time.time()
         with self._lock:
-            self._last_action[daemon] = now
-            self._actions.append(now)
-            if marks_down:
-                self._markdowns[daemon].append(now)
+            self._started = [e for e in self._started if now - e["at"] < KEEP_SECONDS]
+            self._started.append({"daemon": daemon, "at": now, "marks_down": marks_down})
+            try:
+                self._write_history()
+            except OSError as exc:
+                log.error("cannot record the remediation in %s: %s", self.history_path, exc)  # noqa: TRY400
 
     def history(self) -> History:
         """A copy for the guards."""
         with self._lock:
+            last: dict[str, float] = {}
+            markdowns: defaultdict[str, list[float]] = defaultdict(list)
+            for entry in self._started:
+                last[entry["daemon"]] = max(last.get(entry["daemon"], 0.0), entry["at"])
+                if entry["marks_down"]:
+                    markdowns[entry["daemon"]].append(entry["at"])
             return History(
-                last_action=dict(self._last_action),
-                actions=tuple(self._actions),
-                markdowns={d: tuple(t) for d, t in self._markdowns.items()},
+                last_action=last,
+                actions=tuple(e["at"] for e in self._started),
+                markdowns={d: tuple(t) for d, t in markdowns.items()},
+                unknown_before=self._unknown_before,
             )
 
     def audit(self, **record: Any) -> None:  # noqa: ANN401 - JSON values of any kind
@@ -111,3 +200,12 @@ class Ledger:
                     audit.write(line + "\n")
             except OSError as exc:
                 log.error("cannot append to the audit file %s: %s", self.audit_path, exc)  # noqa: TRY400
+
+
+def _entry(raw: dict[str, Any]) -> dict[str, Any]:
+    """One started remediation, checked (raises on a wrong shape)."""
+    return {
+        "daemon": str(raw["daemon"]),
+        "at": float(raw["at"]),
+        "marks_down": bool(raw["marks_down"]),
+    }

@@ -1,106 +1,197 @@
-"""Act stage, remediation: decide on transitions, pass the guards, run the steps in order.
+"""Act stage, remediation: decide on this cycle's transitions, off the loop's thread.
 
-The loop calls ``consider`` with each cycle's transitions; it only decides and returns at once.
-A remediation that goes ahead runs on its own thread, one step after another, each under
-``step_timeout_seconds``. If a step fails, the rest are skipped: an OSD that was fenced stays
-fenced (the safe state) and the failure is counted, logged and audited.
+The loop hands ``consider`` each published snapshot and its transitions and goes on at once.
+Everything slow (the canary probe, the fresh map, ``ok-to-stop``, the steps) runs on a job
+thread per OSD, at most ``max_concurrent`` at a time; others wait their turn while they
+still fail. Right before the first step that stops the OSD the monitors are asked again and
+the map guards decide on that answer. A fenced OSD's remaining steps are journaled in
+``state_dir``: a reload lets running jobs finish under the settings they started with, and a
+shutdown or crash mid-way leaves a record the next start (or reload) resumes.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from watchdog.act.guards import MAP_CHANGING, Situation, refuse
+from watchdog.act.canary import Canary
+from watchdog.act.facts import ok_to_stop, read_map
+from watchdog.act.guards import (
+    MAP_CHANGING,
+    STOPPING,
+    MapFacts,
+    Refusal,
+    Situation,
+    refuse_on_host,
+    refuse_on_map,
+    refuse_on_ok_to_stop,
+)
 from watchdog.act.ledger import Ledger
-from watchdog.act.steps import Event, StepError, build_steps, describe
+from watchdog.act.lock import StateLock
+from watchdog.act.steps import (
+    Event,
+    Step,
+    StepError,
+    StepInterruptedError,
+    build_steps,
+    describe,
+)
+from watchdog.discover.mapped import this_host
 from watchdog.discover.monitor import MonitorError, make_client
-from watchdog.model import Endpoint, Msgr, Outcome, State
-from watchdog.probes.tcp import probe_banners
+from watchdog.model import Outcome, State
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Sequence
 
-    from watchdog.config import ActConfig, Config
+    from watchdog.config import ActConfig, ClusterConfig, Config
     from watchdog.discover.monitor import MonClient
-    from watchdog.model import ClusterMap, Snapshot, Transition
+    from watchdog.model import Snapshot, Transition
 
 log = logging.getLogger(__name__)
 
 
-class Canary:
-    """A listener of the watchdog's own that sends a Ceph banner.
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What one job runs under; a reload makes new ones for new jobs only."""
 
-    If probing it fails, the failure is ours (our fd limit, our network namespace): no OSD
-    is blamed and nothing is done.
-    """
+    act: ActConfig
+    probe_timeout: float
+    map_timeout: float
+    hostnames: frozenset[str]
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.5)
-        self.endpoint = Endpoint("127.0.0.1", self.sock.getsockname()[1], Msgr.V2)
-        self._stop = threading.Event()
-        threading.Thread(target=self._serve, name="canary", daemon=True).start()
+    @classmethod
+    def from_config(cls, config: Config) -> Settings:
+        """From the whole config."""
+        return cls(
+            config.act,
+            config.loop.probe_timeout_seconds,
+            config.cluster.timeout_seconds,
+            frozenset(this_host(config.cluster.hostname)),
+        )
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:  # timeout, or closed by stop()
-                continue
-            with conn:
-                conn.sendall(b"ceph v2\n")
 
-    def answers(self, timeout: float) -> bool:
-        """Probe it exactly as an OSD is probed."""
-        [result] = probe_banners([self.endpoint], timeout)
-        return result.outcome is Outcome.OK
+@dataclass(slots=True)
+class Job:
+    """One remediation (new, or resumed from the journal) on its thread."""
 
-    def stop(self) -> None:
-        """Close the listener."""
-        self._stop.set()
-        self.sock.close()
+    event: Event
+    steps: list[str]
+    settings: Settings
+    mon: MonClient | None
+    snapshot: Snapshot | None  # this cycle's, for the host guards; None when resuming
+    thread: threading.Thread | None = field(default=None)
+
+
+def _connect(cluster: ClusterConfig) -> MonClient | None:
+    try:
+        return make_client(cluster)
+    except MonitorError as exc:
+        log.warning("actions cannot reach the monitors: %s", exc)
+        return None
 
 
 class Remediator:
-    """Owns the guards' history, the running remediations and their counters."""
+    """Owns the guards' history, the lock, the running jobs and their counters."""
 
     def __init__(
-        self,
-        config: ActConfig,
-        mon: MonClient | None,
-        latest: Callable[[], Snapshot | None],
-        probe_timeout: float,
+        self, settings: Settings, mon: MonClient | None, cluster: ClusterConfig | None = None
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.mon = mon
-        self.latest = latest
-        self.probe_timeout = probe_timeout
-        self.ledger = Ledger(config.state_dir, config.audit_path)
-        self.canary = Canary() if config.canary else None
+        act = settings.act
+        self.ledger = Ledger(act.state_dir, act.audit_path)
+        self.lock = StateLock(act.state_dir)
+        self.lock.try_take()
+        self.canary = Canary() if act.canary else None
         self.stop_event = threading.Event()
-        self.action = "_".join(config.steps)
         self.totals: Counter[tuple[str, str]] = Counter()
         self.refusals: Counter[str] = Counter()
         self.step_failures: Counter[tuple[str, str]] = Counter()  # (daemon, step)
-        self._running: dict[str, threading.Thread] = {}
-        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._pending: dict[str, Transition] = {}  # waiting for a free slot, oldest first
+        self._waiting_said: set[str] = set()
+        self._retired: list[MonClient] = []  # clients replaced by a reload, still in use
+        self._lock = threading.Lock()  # counters, jobs
+        self._deciding = threading.Lock()  # one decision (guards to first step) at a time
+        self._cycle = threading.Condition()
+        self._snapshot: Snapshot | None = None
+        self._cluster = cluster  # what ``mon`` was made from: a reload that changes it reconnects
 
     @classmethod
-    def from_config(cls, config: Config, latest: Callable[[], Snapshot | None]) -> Remediator:
+    def from_config(cls, config: Config) -> Remediator:
         """With its own monitor client (the map watcher's stays on its thread)."""
-        try:
-            mon = make_client(config.cluster)
-        except MonitorError as exc:
-            log.warning("actions cannot reach the monitors: %s", exc)
-            mon = None
-        return cls(config.act, mon, latest, config.loop.probe_timeout_seconds)
+        return cls(Settings.from_config(config), _connect(config.cluster), config.cluster)
+
+    # --- the loop's side: never blocks ---
+
+    def consider(self, snapshot: Snapshot, transitions: Sequence[Transition]) -> None:
+        """Queue this cycle's transitions into configured states; start what may start."""
+        with self._cycle:
+            self._snapshot = snapshot
+            self._cycle.notify_all()  # verify steps judge this cycle's observations
+        self._reap()
+        wanted = {State(s) for s in self.settings.act.on_states}
+        with self._lock:
+            for transition in transitions:
+                if transition.new in wanted and transition.daemon not in self._jobs:
+                    self._pending[transition.daemon] = transition
+            states = {r.observation.target.daemon: r.status.state for r in snapshot.osds}
+            for daemon, transition in list(self._pending.items()):
+                if states.get(daemon) is not transition.new:  # healed or gone meanwhile
+                    del self._pending[daemon]
+                    self._waiting_said.discard(daemon)
+            starting = []
+            while self._pending and len(self._jobs) < self.settings.act.max_concurrent:
+                daemon, transition = next(iter(self._pending.items()))
+                del self._pending[daemon]
+                self._waiting_said.discard(daemon)
+                starting.append(self._new_job(transition, snapshot))
+            waiting = [d for d in self._pending if d not in self._waiting_said]
+            self._waiting_said.update(waiting)
+            running = ", ".join(sorted(self._jobs))
+        for job in starting:
+            self._launch(job)
+        for daemon in waiting:
+            log.info(
+                "%s: waiting: a remediation is already running on this host (%s)", daemon, running
+            )
+
+    def _new_job(self, transition: Transition, snapshot: Snapshot) -> Job:
+        pid = None
+        for report in snapshot.osds:
+            target = report.observation.target
+            if target.daemon == transition.daemon and target.incarnation is not None:
+                pid = target.incarnation.pid
+        event = Event(transition.daemon, transition.new.value, transition.cause, pid, time.time())
+        steps: list[str] = list(self.settings.act.steps)
+        job = Job(event, steps, self.settings, self.mon, snapshot)
+        self._jobs[event.daemon] = job
+        return job
+
+    def _launch(self, job: Job) -> None:
+        target = self._decide if job.snapshot is not None else self._resume_job
+        # A daemon thread: a shutdown does not wait for a step (a restart) to end; what is
+        # left is journaled with the fence and resumed by the next start.
+        thread = threading.Thread(
+            target=target, args=(job,), name=f"remediate-{job.event.daemon}", daemon=True
+        )
+        job.thread = thread
+        thread.start()
+
+    def _reap(self) -> None:
+        with self._lock:
+            for daemon, job in list(self._jobs.items()):
+                if job.thread is not None and not job.thread.is_alive():
+                    del self._jobs[daemon]
+            used = {id(job.mon) for job in self._jobs.values()}
+            done = [m for m in self._retired if id(m) not in used]
+            self._retired = [m for m in self._retired if id(m) in used]
+        for mon in done:
+            mon.close()
 
     def counts(self) -> dict[str, Any]:
         """The counters and fences, as Snapshot fields."""
@@ -112,110 +203,161 @@ class Remediator:
                 "fenced": tuple(sorted(self.ledger.fenced())),
             }
 
-    def consider(self, transitions: Iterable[Transition], cluster_map: ClusterMap | None) -> None:
-        """Decide about each transition into a configured state; never blocks the loop."""
-        wanted = {State(s) for s in self.config.on_states}
-        for transition in transitions:
-            if transition.new in wanted and not self._busy(transition.daemon):
-                self._decide(transition, cluster_map)
+    # --- a job's side ---
 
-    def _busy(self, daemon: str) -> bool:
-        with self._lock:
-            thread = self._running.get(daemon)
-            return thread is not None and thread.is_alive()
-
-    def _decide(self, transition: Transition, cluster_map: ClusterMap | None) -> None:
-        daemon = transition.daemon
-        snapshot = self.latest()
-        canary_ok = self.canary.answers(self.probe_timeout) if self.canary else None
-        situation = Situation(
-            daemon=daemon,
-            now=time.time(),
-            reports=snapshot.osds if snapshot else (),
-            cluster_map=cluster_map,
-            canary_ok=canary_ok,
-        )
-        reason = refuse(situation, self.ledger.history(), self.config)
-        event = Event(
-            daemon, transition.new.value, transition.cause, self._pid(daemon), time.time()
-        )
-        audit = {"ceph_daemon": daemon, "evidence": transition.cause, "action": self.action}
-        if reason:
-            guard = reason.split(":", 1)[0]
-            self._count("refused", guard)
-            log.info("%s: not acting (%s)", daemon, reason)
-            self.ledger.audit(**audit, guard=reason, result="refused")
-        elif self.config.dry_run:
-            self._count("dry_run")
-            plan = describe(self.config, daemon)
-            log.info("%s: dry-run: would %s (because: %s)", daemon, plan, event.cause)
-            self.ledger.audit(**audit, guard="passed", result="dry_run")
-        else:
+    def _decide(self, job: Job) -> None:
+        event, act = job.event, job.settings.act
+        audit = {
+            "ceph_daemon": event.daemon,
+            "evidence": event.cause,
+            "action": "_".join(job.steps),
+        }
+        steps = build_steps(act, job.steps, job.mon, self)
+        stops_first = job.steps[0] in STOPPING
+        with self._deciding:  # guards to first change, one job at a time: budgets hold
+            refusal = self._refuse_on_host(job)
+            if refusal is None and (stops_first or act.dry_run) and STOPPING & set(job.steps):
+                refusal = self._refuse_on_cluster(job)
+            if refusal is not None:
+                self._refused(job, refusal, audit)
+                return
+            if act.dry_run:
+                self._count(job, "dry_run")
+                plan = describe(act, event.daemon)
+                log.info("%s: dry-run: would %s (because: %s)", event.daemon, plan, event.cause)
+                self.ledger.audit(**audit, guard="passed", result="dry_run")
+                return
+            self.ledger.started(event.daemon, marks_down=bool(MAP_CHANGING & set(job.steps)))
             self.ledger.audit(**audit, guard="passed", result="started")
-            self._start(event)
+            if stops_first and not self._step(job, 0, steps):
+                return
+        self._run_steps(job, steps, start=1 if stops_first else 0, check=not stops_first)
 
-    def _pid(self, daemon: str) -> int | None:
-        snapshot = self.latest()
-        for report in snapshot.osds if snapshot else ():
-            incarnation = report.observation.target.incarnation
-            if report.observation.target.daemon == daemon and incarnation is not None:
-                return incarnation.pid
-        return None
+    def _refuse_on_host(self, job: Job) -> Refusal | None:
+        held = self.lock.try_take()
+        if held:
+            return Refusal("lock", held)
+        canary = self.canary
+        situation = Situation(
+            daemon=job.event.daemon,
+            now=time.time(),
+            reports=job.snapshot.osds if job.snapshot else (),
+            busy=self._busy() - {job.event.daemon},
+            canary_ok=canary.answers(job.settings.probe_timeout) if canary else None,
+        )
+        return refuse_on_host(situation, self.ledger.history(), job.settings.act)
 
-    def _count(self, result: str, guard: str = "") -> None:
+    def _refuse_on_cluster(self, job: Job) -> Refusal | None:
+        """The map guards and ok-to-stop, on what the monitors say now."""
+        daemon, settings = job.event.daemon, job.settings
+        cluster_map, error = read_map(job.mon, settings.map_timeout)
+        facts = MapFacts(daemon, cluster_map, error, settings.hostnames, set(self.ledger.fenced()))
+        refusal = refuse_on_map(facts, settings.act)
+        if refusal is not None or settings.act.ok_to_stop == "ignore":
+            return refusal
+        ok, detail = ok_to_stop(job.mon, daemon, settings.map_timeout)
+        return refuse_on_ok_to_stop(daemon, ok, detail)
+
+    def _refused(self, job: Job, refusal: Refusal, audit: dict[str, Any]) -> None:
+        self._count(job, "refused", refusal.guard)
+        log.info("%s: not acting (%s)", job.event.daemon, refusal)
+        self.ledger.audit(**audit, guard=str(refusal), result="refused")
+
+    def _busy(self) -> set[str]:
         with self._lock:
-            self.totals[(self.action, result)] += 1
+            return set(self._jobs) | set(self.ledger.fenced())
+
+    def _run_steps(
+        self, job: Job, steps: dict[str, Step], *, start: int = 0, check: bool = False
+    ) -> None:
+        """Steps from ``start`` on; ``check``: the map guards before the first that stops."""
+        for index in range(start, len(job.steps)):
+            if check and job.steps[index] in STOPPING:
+                check = False
+                with self._deciding:  # no other job's fence between this read and ours
+                    refusal = self._refuse_on_cluster(job)
+                    if refusal is not None:
+                        audit = {"ceph_daemon": job.event.daemon, "step": job.steps[index]}
+                        self._refused(job, refusal, audit)
+                        return
+                    if not self._step(job, index, steps):
+                        return
+            elif not self._step(job, index, steps):
+                return
+        self._count(job, "done")
+
+    def _step(self, job: Job, index: int, steps: dict[str, Step]) -> bool:
+        """Run one step and record it; False when the job must end here."""
+        event, name = job.event, job.steps[index]
+        if self.stop_event.is_set():
+            self._interrupted(job, name)
+            return False
+        try:
+            detail = self._run_one(job, name, steps, job.steps[index + 1 :])
+        except StepInterruptedError:
+            self._interrupted(job, name)
+            return False
+        except (StepError, OSError) as exc:
+            self._failed(job, name, str(exc))
+            return False
+        except Exception as exc:  # a bug in a step must not end this thread unrecorded
+            log.exception("%s: %s raised", event.daemon, name)
+            self._failed(job, name, f"unexpected {type(exc).__name__}: {exc}")
+            return False
+        log.info("%s: %s done: %s", event.daemon, name, detail)
+        self.ledger.audit(ceph_daemon=event.daemon, step=name, result="done", detail=detail)
+        return True
+
+    def _run_one(self, job: Job, name: str, steps: dict[str, Step], left: list[str]) -> str:
+        event = job.event
+        if name == "fence":
+            # Recorded, with what is left to do, before it is set: never forgotten, and
+            # resumed by the next start. If it cannot be recorded, it is not set.
+            self.ledger.set_fence(event.daemon, event.pid, [name, *left])
+        detail = steps[name].run(event, job.settings.act.step_timeout_seconds)
+        if name == "unfence":
+            self.ledger.clear_fence(event.daemon)
+        else:
+            self.ledger.progress(event.daemon, left)
+        return detail
+
+    def _count(self, job: Job, result: str, guard: str = "") -> None:
+        with self._lock:
+            self.totals[("_".join(job.steps), result)] += 1
             if guard:
                 self.refusals[guard] += 1
 
-    def _start(self, event: Event, steps: list[str] | None = None) -> None:
-        names = steps or list(self.config.steps)
-        self.ledger.started(event.daemon, marks_down=bool(MAP_CHANGING.intersection(names)))
-        thread = threading.Thread(
-            target=self._remediate, args=(event, names), name=f"remediate-{event.daemon}"
+    def _failed(self, job: Job, name: str, detail: str) -> None:
+        daemon = job.event.daemon
+        self._count(job, "failed")
+        with self._lock:
+            self.step_failures[(daemon, name)] += 1
+        fenced = " (it stays fenced: noup is set)" if daemon in self.ledger.fenced() else ""
+        log.warning("%s: %s failed: %s%s", daemon, name, detail, fenced)
+        self.ledger.audit(ceph_daemon=daemon, step=name, result="failed", detail=detail)
+
+    def _interrupted(self, job: Job, name: str) -> None:
+        daemon = job.event.daemon
+        self._count(job, "interrupted")
+        kept = daemon in self.ledger.fenced()
+        after = "; it stays fenced and the next start resumes it" if kept else ""
+        log.warning(
+            "%s: remediation interrupted by shutdown before %s ended%s", daemon, name, after
         )
-        with self._lock:
-            self._running[event.daemon] = thread
-        thread.start()
+        self.ledger.audit(ceph_daemon=daemon, step=name, result="interrupted")
 
-    def _remediate(self, event: Event, names: list[str]) -> None:
-        all_steps = build_steps(self.config, self.mon, self.answered, self.stop_event)
-        by_name = {step.name: step for step in all_steps}
-        for name in names:
-            step = by_name[name]
-            try:
-                if name == "fence":
-                    # Recorded before it is set, so it is never forgotten; if it cannot be
-                    # recorded, it is not set.
-                    self.ledger.set_fence(event.daemon, event.pid)
-                detail = step.run(event, self.config.step_timeout_seconds)
-            except (StepError, OSError) as exc:
-                self._failed(event, name, str(exc))
-                return
-            except Exception as exc:  # a bug in a step must not end this thread unrecorded
-                log.exception("%s: %s raised", event.daemon, name)
-                self._failed(event, name, f"unexpected {type(exc).__name__}: {exc}")
-                return
-            if name == "unfence":
-                self.ledger.clear_fence(event.daemon)
-            log.info("%s: %s done: %s", event.daemon, name, detail)
-            self.ledger.audit(ceph_daemon=event.daemon, step=name, result="done", detail=detail)
-        self._count("done")
+    # --- verify: driven by the loop's cycles ---
 
-    def _failed(self, event: Event, name: str, detail: str) -> None:
-        self._count("failed")
-        with self._lock:
-            self.step_failures[(event.daemon, name)] += 1
-        fenced = " (it stays fenced: noup is set)" if self._fenced(event.daemon) else ""
-        log.warning("%s: %s failed: %s%s", event.daemon, name, detail, fenced)
-        self.ledger.audit(ceph_daemon=event.daemon, step=name, result="failed", detail=detail)
-
-    def _fenced(self, daemon: str) -> bool:
-        return daemon in self.ledger.fenced()
+    def wait_cycle(self, timeout: float) -> bool:
+        """Wait for the next published cycle; False when shutting down."""
+        with self._cycle:
+            if not self.stop_event.is_set():
+                self._cycle.wait(timeout)
+        return not self.stop_event.is_set()
 
     def answered(self, daemon: str, old_pid: int | None) -> bool:
         """True once a new process of the OSD sends its banner on every listener."""
-        snapshot = self.latest()
+        snapshot = self._snapshot
         for report in snapshot.osds if snapshot else ():
             observation = report.observation
             incarnation = observation.target.incarnation
@@ -226,22 +368,80 @@ class Remediator:
             return new and bool(banners) and all(b.outcome is Outcome.OK for b in banners)
         return False
 
-    def resume(self) -> None:
-        """Fences left by an earlier run: verify and lift them, if the steps say so."""
-        if self.config.dry_run or "unfence" not in self.config.steps:
-            return
-        steps: list[str] = [s for s in ("verify", "unfence") if s in self.config.steps]
-        for daemon, fence in self.ledger.fenced().items():
-            log.info("%s: resuming the remediation an earlier run left fenced", daemon)
-            self._start(
-                Event(daemon, "fenced", "fenced by an earlier run", fence.get("pid"), time.time()),
-                steps,
-            )
+    # --- lifecycle: start, reload, shutdown ---
 
-    def stop(self) -> None:
-        """Stop waiting steps, close the canary; fences stay recorded."""
+    def resume(self) -> None:
+        """Fences left by an earlier run (or a failed job): finish their journaled steps."""
+        if self.lock.try_take():
+            return
+        act = self.settings.act
+        fences = self.ledger.fenced()
+        if fences and act.dry_run:
+            names = ", ".join(sorted(fences))
+            log.warning("fenced by an earlier run: %s; dry-run, so they stay fenced", names)
+            return
+        with self._lock:
+            jobs = [self._resume(d, f) for d, f in fences.items() if d not in self._jobs]
+        for job in jobs:
+            if job is not None:
+                self._launch(job)
+
+    def _resume(self, daemon: str, fence: dict[str, Any]) -> Job | None:
+        left = fence.get("steps_left")
+        if not isinstance(left, list):  # a record from before the journal: verify, unfence
+            left = [s for s in ("verify", "unfence") if s in self.settings.act.steps]
+            if "unfence" not in left:
+                return None
+        elif left[:1] == ["fence"]:
+            # It stopped while fencing: whether noup landed is unknown. Lift it; a zombie is
+            # judged afresh, through every guard.
+            left = ["unfence"]
+        log.info(
+            "%s: resuming the remediation an earlier run left fenced: %s", daemon, ", ".join(left)
+        )
+        event = Event(daemon, "fenced", "fenced by an earlier run", fence.get("pid"), time.time())
+        job = Job(event, [str(s) for s in left], self.settings, self.mon, None)
+        self._jobs[daemon] = job
+        return job
+
+    def _resume_job(self, job: Job) -> None:
+        self.ledger.audit(ceph_daemon=job.event.daemon, result="resumed", steps=job.steps)
+        self._run_steps(job, build_steps(job.settings.act, job.steps, job.mon, self))
+
+    def reconfigure(self, config: Config) -> None:
+        """New settings for new jobs; running ones finish under theirs. Then resume fences."""
+        settings = Settings.from_config(config)
+        old = self.settings.act
+        if (settings.act.state_dir, settings.act.audit_path) != (old.state_dir, old.audit_path):
+            log.warning(
+                "act.state_dir and act.audit_log change only at restart; keeping %s", old.state_dir
+            )
+            act = replace(settings.act, state_dir=old.state_dir, audit_log=old.audit_log)
+            settings = replace(settings, act=act)
+        if config.cluster != self._cluster:
+            with self._lock:
+                if self.mon is not None:
+                    self._retired.append(self.mon)
+                self.mon = _connect(config.cluster)
+                self._cluster = config.cluster
+        if settings.act.canary and self.canary is None:
+            self.canary = Canary()
+        elif not settings.act.canary and self.canary is not None:
+            self.canary.stop()
+            self.canary = None
+        self.settings = settings
+        self.resume()
+
+    def stop(self, wait: float = 5.0) -> None:
+        """Interrupt waiting steps and let the jobs record where they stopped; fences stay."""
         self.stop_event.set()
+        with self._cycle:
+            self._cycle.notify_all()
+        deadline = time.monotonic() + wait
+        with self._lock:
+            threads = [job.thread for job in self._jobs.values() if job.thread is not None]
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.canary is not None:
             self.canary.stop()
-        for thread in list(self._running.values()):
-            thread.join(timeout=self.config.step_timeout_seconds)
+        self.lock.release()

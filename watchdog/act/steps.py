@@ -33,6 +33,10 @@ class StepError(RuntimeError):
     """A step could not do its job; the message says why."""
 
 
+class StepInterruptedError(StepError):
+    """The watchdog is shutting down: the step stopped waiting, nothing failed."""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """The OSD a remediation is about, and the evidence."""
@@ -47,6 +51,20 @@ class Event:
     def osd_id(self) -> str:
         """The number alone, as ``ceph osd down`` and unit names want it."""
         return self.daemon.removeprefix("osd.")
+
+
+class LoopView(Protocol):
+    """What a step may know of the loop: its observations, its cycles, its shutdown."""
+
+    stop_event: threading.Event
+
+    def answered(self, daemon: str, old_pid: int | None) -> bool:
+        """True once a new process of the OSD answers on every listener."""
+        ...
+
+    def wait_cycle(self, timeout: float) -> bool:
+        """Wait for the next published cycle; False when shutting down."""
+        ...
 
 
 class Step(Protocol):
@@ -159,19 +177,24 @@ class Verify:
 
     name = "verify"
 
-    def __init__(self, answered: Callable[[str, int | None], bool], stop: threading.Event) -> None:
+    def __init__(
+        self, answered: Callable[[str, int | None], bool], wait_cycle: Callable[[float], bool]
+    ) -> None:
         self.answered = answered
-        self.stop = stop
+        self.wait_cycle = wait_cycle  # the next cycle's observations, or False on shutdown
 
     def run(self, event: Event, timeout: float) -> str:
-        """Poll the loop's latest snapshot until the check holds or time runs out."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.answered(event.daemon, event.pid):
-                return f"{event.daemon}: a new process answers on every listener"
-            if self.stop.wait(0.25):
-                break
-        raise StepError(f"{event.daemon}: no new process answering within {timeout:g}s")
+        """Judge each cycle the loop publishes until the check holds or time runs out."""
+        started = time.monotonic()
+        deadline = started + timeout
+        while not self.answered(event.daemon, event.pid):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StepError(f"{event.daemon}: no new process answering within {timeout:g}s")
+            if not self.wait_cycle(left):
+                waited = time.monotonic() - started
+                raise StepInterruptedError(f"{event.daemon}: stopped waiting after {waited:.1f}s")
+        return f"{event.daemon}: a new process answers on every listener"
 
 
 def event_environment(event: Event) -> dict[str, str]:
@@ -259,18 +282,18 @@ def describe(config: ActConfig, daemon: str) -> str:
 
 def build_steps(
     config: ActConfig,
+    names: list[str],
     mon: MonClient | None,
-    answered: Callable[[str, int | None], bool],
-    stop: threading.Event,
-) -> list[Step]:
-    """The configured steps, in order: the explicit registry."""
+    loop: LoopView,
+) -> dict[str, Step]:
+    """The steps named, by name: the explicit registry."""
     makers: dict[str, Callable[[], Step]] = {
         "fence": lambda: fence(mon),
         "markdown": lambda: markdown(mon),
         "unfence": lambda: unfence(mon),
         "restart": lambda: Restart(config),
-        "verify": lambda: Verify(answered, stop),
+        "verify": lambda: Verify(loop.answered, loop.wait_cycle),
         "exec": lambda: Exec(config.exec_command),
-        "webhook": lambda: Webhook(config, stop),
+        "webhook": lambda: Webhook(config, loop.stop_event),
     }
-    return [makers[name]() for name in config.steps]
+    return {name: makers[name]() for name in names}

@@ -18,6 +18,7 @@ import logging
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,6 +48,19 @@ class MonitorError(RuntimeError):
     """A monitor command failed: unreachable, refused, timed out, or answered garbage."""
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A command's own answer, whatever its return code (``ok-to-stop`` says no with EBUSY)."""
+
+    ret: int  # 0, or a negative errno as Ceph returns it
+    out: bytes  # the JSON output, when the command gives one
+    status: str  # Ceph's status text
+
+    def json(self, what: str) -> Json:
+        """The output, parsed; raises MonitorError when it is not JSON."""
+        return _parse(self.out, what)
+
+
 class MonClient(Protocol):
     """Runs one mon command and returns its JSON output, parsed."""
 
@@ -58,6 +72,10 @@ class MonClient(Protocol):
 
     def send(self, prefix: str, ids: list[str], timeout: float) -> str:
         """A command that changes the map (``osd down``...); returns Ceph's status text."""
+        ...
+
+    def ask(self, prefix: str, ids: list[str], timeout: float) -> Answer:
+        """A question about OSDs (``osd ok-to-stop``); only a failure to ask raises."""
         ...
 
     def close(self) -> None:
@@ -95,8 +113,13 @@ class CliClient:
         out = self._run([*prefix.split(), *ids], prefix, timeout)
         return (out.stderr + out.stdout).decode(errors="replace").strip()
 
+    def ask(self, prefix: str, ids: list[str], timeout: float) -> Answer:
+        """Run ``ceph PREFIX IDS... -f json``; its exit status is Ceph's errno."""
+        out = self._run([*prefix.split(), *ids, "-f", "json"], prefix, timeout, check=False)
+        return Answer(-out.returncode, out.stdout, out.stderr.decode(errors="replace").strip())
+
     def _run(
-        self, args: list[str], prefix: str, timeout: float
+        self, args: list[str], prefix: str, timeout: float, *, check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:
         # The connect timeout keeps a dead monitor from hanging us; it leaves the CLI's own
         # start-up (0.3 s or more) inside the caller's timeout.
@@ -109,7 +132,7 @@ class CliClient:
             raise MonitorError(f"{argv[0]} not found: install ceph-common") from exc
         except subprocess.TimeoutExpired as exc:
             raise MonitorError(f"ceph {prefix}: no answer within {timeout:g}s") from exc
-        if out.returncode != 0:
+        if check and out.returncode != 0:
             reason = out.stderr.decode(errors="replace").strip().splitlines()
             raise MonitorError(
                 f"ceph {prefix} exited {out.returncode}: {reason[-1] if reason else ''}"
@@ -185,20 +208,27 @@ class RadosClient:
         _, status = self._mon_command({"prefix": prefix, "ids": ids}, timeout)
         return status
 
+    def ask(self, prefix: str, ids: list[str], timeout: float) -> Answer:
+        """One mon_command (the monitors pass mgr commands such as ok-to-stop on)."""
+        return self._answer({"prefix": prefix, "ids": ids, "format": "json"}, timeout)
+
     def _mon_command(self, request: dict[str, Any], timeout: float) -> tuple[bytes, str]:
+        answer = self._answer(request, timeout)
+        if answer.ret != 0:
+            raise MonitorError(f"librados {request['prefix']}: error {answer.ret}: {answer.status}")
+        return answer.out, answer.status
+
+    def _answer(self, request: dict[str, Any], timeout: float) -> Answer:
         """A failure drops the connection, so the next call reconnects."""
         cluster = self._connect(timeout)
-        prefix = request["prefix"]
         try:
             ret, out, status = cluster.mon_command(
                 json.dumps(request), b"", timeout=max(1, int(timeout))
             )
         except self.rados.Error as exc:
             self.close()
-            raise MonitorError(f"librados {prefix}: {exc}") from exc
-        if ret != 0:
-            raise MonitorError(f"librados {prefix}: error {ret}: {status}")
-        return out, str(status)
+            raise MonitorError(f"librados {request['prefix']}: {exc}") from exc
+        return Answer(int(ret), bytes(out), str(status))
 
     def close(self) -> None:
         """Shut the connection down."""
@@ -250,7 +280,16 @@ class RestfulClient:
         """A map-changing command through the mgr."""
         return str(self._request({"prefix": prefix, "ids": ids}, timeout).get("outs", ""))
 
-    def _request(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def ask(self, prefix: str, ids: list[str], timeout: float) -> Answer:
+        """A question through the mgr; a command that says no comes back in ``failed``."""
+        body = {"prefix": prefix, "ids": ids, "format": "json"}
+        done = self._request(body, timeout, failed_ok=True)
+        ret = 0 if done.get("_ok", True) else -1
+        return Answer(ret, str(done.get("outb", "")).encode(), str(done.get("outs", "")))
+
+    def _request(
+        self, body: dict[str, Any], timeout: float, *, failed_ok: bool = False
+    ) -> dict[str, Any]:
         prefix = body["prefix"]
         try:
             reply = self.session.post(self.url, json=body, timeout=timeout, verify=self.verify)
@@ -261,6 +300,8 @@ class RestfulClient:
         answer = _parse(reply.content, f"restful {prefix}")
         try:
             if answer.get("failed"):
+                if failed_ok:
+                    return {**answer["failed"][0], "_ok": False}
                 raise MonitorError(f"restful {prefix}: {answer['failed'][0].get('outs', '')}")
             return dict(answer["finished"][0])
         except (AttributeError, KeyError, IndexError, TypeError) as exc:
