@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from watchdog.act.remediation import Remediator, Settings
+from watchdog.act.job import Settings
+from watchdog.act.remediation import Remediator
 from watchdog.config import ActConfig, parse_config
 from watchdog.discover.monitor import Answer
 from watchdog.model import (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class StateLock:
         self.path = state_dir / "lock"
         self._fd: int | None = None
         self._said = ""
+        self._mutex = threading.Lock()  # the loop (resume) and jobs (decisions) both ask
 
     @property
     def held(self) -> bool:
@@ -35,15 +37,16 @@ class StateLock:
 
     def try_take(self) -> str:
         """'' when held (now or already); otherwise why not, logged once per reason."""
-        if self._fd is not None:
-            return ""
-        reason = self._take()
-        if reason and reason != self._said:
-            log.error("remediation is off: %s", reason)
-        elif not reason and self._said:
-            log.info("took %s: this watchdog acts again", self.path)
-        self._said = reason
-        return reason
+        with self._mutex:
+            if self._fd is not None:
+                return ""
+            reason = self._take()
+            if reason and reason != self._said:
+                log.error("remediation is off: %s", reason)
+            elif not reason and self._said:
+                log.info("took %s: this watchdog acts again", self.path)
+            self._said = reason
+            return reason
 
     def _take(self) -> str:
         try:
@@ -64,6 +67,7 @@ class StateLock:
 
     def release(self) -> None:
         """Let another watchdog act (the lock file stays; only the lock is dropped)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._mutex:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

@@ -14,8 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from watchdog.act.canary import Canary
@@ -30,6 +29,7 @@ from watchdog.act.guards import (
     refuse_on_map,
     refuse_on_ok_to_stop,
 )
+from watchdog.act.job import Job, LoopFeed, Outcomes, Settings, resume_steps
 from watchdog.act.ledger import Ledger
 from watchdog.act.lock import StateLock
 from watchdog.act.steps import (
@@ -40,50 +40,17 @@ from watchdog.act.steps import (
     build_steps,
     describe,
 )
-from watchdog.discover.mapped import this_host
 from watchdog.discover.monitor import MonitorError, make_client
-from watchdog.model import Outcome, State
+from watchdog.model import State
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from watchdog.config import ActConfig, ClusterConfig, Config
+    from watchdog.config import ClusterConfig, Config
     from watchdog.discover.monitor import MonClient
     from watchdog.model import Snapshot, Transition
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """What one job runs under; a reload makes new ones for new jobs only."""
-
-    act: ActConfig
-    probe_timeout: float
-    map_timeout: float
-    hostnames: frozenset[str]
-
-    @classmethod
-    def from_config(cls, config: Config) -> Settings:
-        """From the whole config."""
-        return cls(
-            config.act,
-            config.loop.probe_timeout_seconds,
-            config.cluster.timeout_seconds,
-            frozenset(this_host(config.cluster.hostname)),
-        )
-
-
-@dataclass(slots=True)
-class Job:
-    """One remediation (new, or resumed from the journal) on its thread."""
-
-    event: Event
-    steps: list[str]
-    settings: Settings
-    mon: MonClient | None
-    snapshot: Snapshot | None  # this cycle's, for the host guards; None when resuming
-    thread: threading.Thread | None = field(default=None)
 
 
 def _connect(cluster: ClusterConfig) -> MonClient | None:
@@ -107,18 +74,14 @@ class Remediator:
         self.lock = StateLock(act.state_dir)
         self.lock.try_take()
         self.canary = Canary() if act.canary else None
-        self.stop_event = threading.Event()
-        self.totals: Counter[tuple[str, str]] = Counter()
-        self.refusals: Counter[str] = Counter()
-        self.step_failures: Counter[tuple[str, str]] = Counter()  # (daemon, step)
+        self.feed = LoopFeed()
+        self.outcomes = Outcomes(self.ledger)
         self._jobs: dict[str, Job] = {}
         self._pending: dict[str, Transition] = {}  # waiting for a free slot, oldest first
         self._waiting_said: set[str] = set()
         self._retired: list[MonClient] = []  # clients replaced by a reload, still in use
-        self._lock = threading.Lock()  # counters, jobs
+        self._lock = threading.Lock()  # jobs, pending, retired clients
         self._deciding = threading.Lock()  # one decision (guards to first step) at a time
-        self._cycle = threading.Condition()
-        self._snapshot: Snapshot | None = None
         self._cluster = cluster  # what ``mon`` was made from: a reload that changes it reconnects
 
     @classmethod
@@ -130,9 +93,7 @@ class Remediator:
 
     def consider(self, snapshot: Snapshot, transitions: Sequence[Transition]) -> None:
         """Queue this cycle's transitions into configured states; start what may start."""
-        with self._cycle:
-            self._snapshot = snapshot
-            self._cycle.notify_all()  # verify steps judge this cycle's observations
+        self.feed.publish(snapshot)  # verify steps judge this cycle's observations
         self._reap()
         wanted = {State(s) for s in self.settings.act.on_states}
         with self._lock:
@@ -195,34 +156,24 @@ class Remediator:
 
     def counts(self) -> dict[str, Any]:
         """The counters and fences, as Snapshot fields."""
-        with self._lock:
-            return {
-                "actions_total": dict(self.totals),
-                "refusals_total": dict(self.refusals),
-                "step_failures_total": dict(self.step_failures),
-                "fenced": tuple(sorted(self.ledger.fenced())),
-            }
+        return self.outcomes.counts()
 
     # --- a job's side ---
 
     def _decide(self, job: Job) -> None:
         event, act = job.event, job.settings.act
-        audit = {
-            "ceph_daemon": event.daemon,
-            "evidence": event.cause,
-            "action": "_".join(job.steps),
-        }
-        steps = build_steps(act, job.steps, job.mon, self)
+        audit = {"ceph_daemon": event.daemon, "evidence": event.cause, "action": job.action}
+        steps = build_steps(act, job.steps, job.mon, self.feed)
         stops_first = job.steps[0] in STOPPING
         with self._deciding:  # guards to first change, one job at a time: budgets hold
             refusal = self._refuse_on_host(job)
             if refusal is None and (stops_first or act.dry_run) and STOPPING & set(job.steps):
                 refusal = self._refuse_on_cluster(job)
             if refusal is not None:
-                self._refused(job, refusal, audit)
+                self.outcomes.refused(job, refusal, audit)
                 return
             if act.dry_run:
-                self._count(job, "dry_run")
+                self.outcomes.count(job, "dry_run")
                 plan = describe(act, event.daemon)
                 log.info("%s: dry-run: would %s (because: %s)", event.daemon, plan, event.cause)
                 self.ledger.audit(**audit, guard="passed", result="dry_run")
@@ -258,11 +209,6 @@ class Remediator:
         ok, detail = ok_to_stop(job.mon, daemon, settings.map_timeout)
         return refuse_on_ok_to_stop(daemon, ok, detail)
 
-    def _refused(self, job: Job, refusal: Refusal, audit: dict[str, Any]) -> None:
-        self._count(job, "refused", refusal.guard)
-        log.info("%s: not acting (%s)", job.event.daemon, refusal)
-        self.ledger.audit(**audit, guard=str(refusal), result="refused")
-
     def _busy(self) -> set[str]:
         with self._lock:
             return set(self._jobs) | set(self.ledger.fenced())
@@ -278,31 +224,31 @@ class Remediator:
                     refusal = self._refuse_on_cluster(job)
                     if refusal is not None:
                         audit = {"ceph_daemon": job.event.daemon, "step": job.steps[index]}
-                        self._refused(job, refusal, audit)
+                        self.outcomes.refused(job, refusal, audit)
                         return
                     if not self._step(job, index, steps):
                         return
             elif not self._step(job, index, steps):
                 return
-        self._count(job, "done")
+        self.outcomes.count(job, "done")
 
     def _step(self, job: Job, index: int, steps: dict[str, Step]) -> bool:
         """Run one step and record it; False when the job must end here."""
         event, name = job.event, job.steps[index]
-        if self.stop_event.is_set():
-            self._interrupted(job, name)
+        if self.feed.stop_event.is_set():
+            self.outcomes.interrupted(job, name)
             return False
         try:
             detail = self._run_one(job, name, steps, job.steps[index + 1 :])
         except StepInterruptedError:
-            self._interrupted(job, name)
+            self.outcomes.interrupted(job, name)
             return False
         except (StepError, OSError) as exc:
-            self._failed(job, name, str(exc))
+            self.outcomes.failed(job, name, str(exc))
             return False
         except Exception as exc:  # a bug in a step must not end this thread unrecorded
             log.exception("%s: %s raised", event.daemon, name)
-            self._failed(job, name, f"unexpected {type(exc).__name__}: {exc}")
+            self.outcomes.failed(job, name, f"unexpected {type(exc).__name__}: {exc}")
             return False
         log.info("%s: %s done: %s", event.daemon, name, detail)
         self.ledger.audit(ceph_daemon=event.daemon, step=name, result="done", detail=detail)
@@ -320,53 +266,6 @@ class Remediator:
         else:
             self.ledger.progress(event.daemon, left)
         return detail
-
-    def _count(self, job: Job, result: str, guard: str = "") -> None:
-        with self._lock:
-            self.totals[("_".join(job.steps), result)] += 1
-            if guard:
-                self.refusals[guard] += 1
-
-    def _failed(self, job: Job, name: str, detail: str) -> None:
-        daemon = job.event.daemon
-        self._count(job, "failed")
-        with self._lock:
-            self.step_failures[(daemon, name)] += 1
-        fenced = " (it stays fenced: noup is set)" if daemon in self.ledger.fenced() else ""
-        log.warning("%s: %s failed: %s%s", daemon, name, detail, fenced)
-        self.ledger.audit(ceph_daemon=daemon, step=name, result="failed", detail=detail)
-
-    def _interrupted(self, job: Job, name: str) -> None:
-        daemon = job.event.daemon
-        self._count(job, "interrupted")
-        kept = daemon in self.ledger.fenced()
-        after = "; it stays fenced and the next start resumes it" if kept else ""
-        log.warning(
-            "%s: remediation interrupted by shutdown before %s ended%s", daemon, name, after
-        )
-        self.ledger.audit(ceph_daemon=daemon, step=name, result="interrupted")
-
-    # --- verify: driven by the loop's cycles ---
-
-    def wait_cycle(self, timeout: float) -> bool:
-        """Wait for the next published cycle; False when shutting down."""
-        with self._cycle:
-            if not self.stop_event.is_set():
-                self._cycle.wait(timeout)
-        return not self.stop_event.is_set()
-
-    def answered(self, daemon: str, old_pid: int | None) -> bool:
-        """True once a new process of the OSD sends its banner on every listener."""
-        snapshot = self._snapshot
-        for report in snapshot.osds if snapshot else ():
-            observation = report.observation
-            incarnation = observation.target.incarnation
-            if observation.target.daemon != daemon or incarnation is None:
-                continue
-            banners = observation.banners
-            new = incarnation.pid != old_pid
-            return new and bool(banners) and all(b.outcome is Outcome.OK for b in banners)
-        return False
 
     # --- lifecycle: start, reload, shutdown ---
 
@@ -387,26 +286,20 @@ class Remediator:
                 self._launch(job)
 
     def _resume(self, daemon: str, fence: dict[str, Any]) -> Job | None:
-        left = fence.get("steps_left")
-        if not isinstance(left, list):  # a record from before the journal: verify, unfence
-            left = [s for s in ("verify", "unfence") if s in self.settings.act.steps]
-            if "unfence" not in left:
-                return None
-        elif left[:1] == ["fence"]:
-            # It stopped while fencing: whether noup landed is unknown. Lift it; a zombie is
-            # judged afresh, through every guard.
-            left = ["unfence"]
+        left = resume_steps(fence, self.settings.act.steps)
+        if left is None:
+            return None
         log.info(
             "%s: resuming the remediation an earlier run left fenced: %s", daemon, ", ".join(left)
         )
         event = Event(daemon, "fenced", "fenced by an earlier run", fence.get("pid"), time.time())
-        job = Job(event, [str(s) for s in left], self.settings, self.mon, None)
+        job = Job(event, left, self.settings, self.mon, None)
         self._jobs[daemon] = job
         return job
 
     def _resume_job(self, job: Job) -> None:
         self.ledger.audit(ceph_daemon=job.event.daemon, result="resumed", steps=job.steps)
-        self._run_steps(job, build_steps(job.settings.act, job.steps, job.mon, self))
+        self._run_steps(job, build_steps(job.settings.act, job.steps, job.mon, self.feed))
 
     def reconfigure(self, config: Config) -> None:
         """New settings for new jobs; running ones finish under theirs. Then resume fences."""
@@ -434,9 +327,7 @@ class Remediator:
 
     def stop(self, wait: float = 5.0) -> None:
         """Interrupt waiting steps and let the jobs record where they stopped; fences stay."""
-        self.stop_event.set()
-        with self._cycle:
-            self._cycle.notify_all()
+        self.feed.stop()
         deadline = time.monotonic() + wait
         with self._lock:
             threads = [job.thread for job in self._jobs.values() if job.thread is not None]
