@@ -48,7 +48,8 @@ def test_the_daemonset_sees_host_processes_and_network_without_privileges():
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
-    assert all(m["readOnly"] for m in container["volumeMounts"])
+    # Read-only but for the state directory (fences, guard history, lock).
+    assert all(m.get("readOnly") for m in container["volumeMounts"] if m["name"] != "state")
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
 
@@ -74,3 +75,20 @@ def test_the_pod_monitor_selects_the_daemonset_pods_and_its_port():
     assert endpoint["port"] in ports
     # The alert rules match job="osd-watchdog": jobLabel must produce exactly that.
     assert pod_labels[monitor["spec"]["jobLabel"]] == "osd-watchdog"
+
+
+def test_the_watchdog_state_outlives_the_pod_on_the_node():
+    """Fences, guard history and the lock live on the node, not in the container."""
+    pod = by_kind("DaemonSet")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert mounts["state"] == "/var/lib/osd-watchdog"  # act.state_dir's default
+    assert volumes["state"]["hostPath"] == {
+        "path": "/var/lib/osd-watchdog",
+        "type": "DirectoryOrCreate",
+    }
+    # ... made writable for uid 167 by an init container that may only chown.
+    [init] = pod["initContainers"]
+    assert init["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+    assert "os.chown('/var/lib/osd-watchdog', 167, 167)" in init["command"][-1]
