@@ -48,7 +48,7 @@ def test_processes_with_other_names_or_clusters_are_ignored(sim):
 
 
 def test_all_eight_listeners_are_found_with_roles_from_the_bind_order(sim):
-    watchdog = Watchdog(fast_config(sim.cluster))
+    watchdog = Watchdog(fast_config(sim.cluster), acting=False)
     targets, _ = watchdog.discover_once()
     target = targets[0]
     ports = sim.osds[0].ready["ports"]
@@ -61,7 +61,7 @@ def test_all_eight_listeners_are_found_with_roles_from_the_bind_order(sim):
 
 
 def test_a_listener_closed_while_the_process_lives_is_remembered_and_refused(sim):
-    watchdog = Watchdog(fast_config(sim.cluster))
+    watchdog = Watchdog(fast_config(sim.cluster), acting=False)
     watchdog.discover_once()
     sim.command(1, "give_up", "close")
     sim.command(1, "exhaust")
@@ -79,7 +79,7 @@ def test_a_listener_closed_while_the_process_lives_is_remembered_and_refused(sim
 
 
 def test_a_healed_messenger_rebinding_its_ports_replaces_the_old_listeners(sim):
-    watchdog = Watchdog(fast_config(sim.cluster))
+    watchdog = Watchdog(fast_config(sim.cluster), acting=False)
     sim.command(1, "give_up", "close")
     sim.command(1, "exhaust")
     cycle_until(

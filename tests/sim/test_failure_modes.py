@@ -22,7 +22,7 @@ def public_outcomes(snapshot, index):
 
 
 def healthy_watchdog(cluster, **assess):
-    watchdog = Watchdog(fast_config(cluster, **assess))
+    watchdog = Watchdog(fast_config(cluster, **assess), acting=False)
     cycle_until(
         watchdog,
         lambda s: len(s.osds) == 3 and all(r.status.state is State.HEALTHY for r in s.osds),
@@ -75,7 +75,8 @@ def test_a_slow_but_alive_accept_never_changes_state():
         config = parse_config(
             {"loop": {"interval_seconds": 0.25}, "discovery": {"clusters": [cluster.cluster]}}
         )
-        watchdog = Watchdog(config)
+        # Observing only: it must not take the host's state directory, lock or monitors.
+        watchdog = Watchdog(config, acting=False)
         cycle_until(
             watchdog,
             lambda s: len(s.osds) == 3 and all(r.status.state is State.HEALTHY for r in s.osds),
