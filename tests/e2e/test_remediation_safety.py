@@ -52,6 +52,32 @@ def healed(ceph, watch, daemon: str, after: float) -> None:
     assert json.loads((watch.state_dir / "fences.json").read_text()) == {}
 
 
+def fence_osd1(ceph, watch_factory, down_seconds: float = 0.0, **act: object):
+    """An acting watchdog on a healthy, clean cluster, osd.1 muted and fenced by it.
+
+    The restart takes ``down_seconds`` more: a remediation in progress to act upon.
+    Returns the watch, the time of the fault, and the [act] settings it runs with.
+    """
+    act = {"dry_run": False, "restart_command": restart_command(ceph, down_seconds)} | act
+    watch = watch_factory(ceph, act=act, source="rados")
+    watch.wait_states(HEALTHY)
+    ceph.wait_clean()
+    started = time.monotonic()
+    mute_public(ceph, "osd.1")
+    watch.daemon.wait_for_log("osd.1: fence done", timeout=30, after=started)
+    return watch, started, act
+
+
+def refused_osd1(ceph, watch_factory):
+    """An acting watchdog, osd.1 muted; returns the watch and its line refusing to act."""
+    watch = watch_factory(ceph, act={"dry_run": False}, source="rados")
+    watch.wait_states(HEALTHY)
+    ceph.wait_clean()
+    faulted = time.monotonic()
+    mute_public(ceph, "osd.1")
+    return watch, watch.daemon.wait_for_log("osd.1: not acting", timeout=20, after=faulted)
+
+
 # Flags set with `ceph osd set/add-...`, what undoes them, and the guard that must refuse.
 FLAGS = [
     *[(("set", "nodown"), ("unset", "nodown"), "nodown: the cluster flag nodown is set")] * 5,
@@ -82,13 +108,7 @@ def test_a_flag_set_a_second_before_the_fault_is_honoured_every_time(ceph, watch
 
 
 def test_a_reload_mid_restart_lets_the_remediation_finish_and_the_loop_goes_on(ceph, watch_factory):
-    act = {"dry_run": False, "restart_command": restart_command(ceph, 6.0)}
-    watch = watch_factory(ceph, act=act, source="rados")
-    watch.wait_states(HEALTHY)
-    ceph.wait_clean()
-    started = time.monotonic()
-    mute_public(ceph, "osd.1")
-    watch.daemon.wait_for_log("osd.1: fence done", timeout=30, after=started)
+    watch, started, _ = fence_osd1(ceph, watch_factory, 6.0)
     loops = watch.metrics()["osd_watchdog_loops_total"][0][1]
     watch.reload(step_timeout_seconds=45.0)  # while the restart step runs
     # The loop went on cycling while the remediation ran (it never joins it).
@@ -104,13 +124,7 @@ def test_a_reload_mid_restart_lets_the_remediation_finish_and_the_loop_goes_on(c
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "crashed"])
 def test_a_watchdog_ended_mid_remediation_is_resumed_by_the_next_start(ceph, watch_factory, how):
-    act = {"dry_run": False, "restart_command": restart_command(ceph, 3.0)}
-    first = watch_factory(ceph, act=act, source="rados")
-    first.wait_states(HEALTHY)
-    ceph.wait_clean()
-    started = time.monotonic()
-    mute_public(ceph, "osd.1")
-    first.daemon.wait_for_log("osd.1: fence done", timeout=30, after=started)
+    first, _, act = fence_osd1(ceph, watch_factory, 3.0)
     first.daemon.proc.send_signal(how)  # mid-restart
     first.daemon.proc.wait(timeout=15)
     fences = json.loads((first.state_dir / "fences.json").read_text())
@@ -128,12 +142,7 @@ def test_a_watchdog_ended_mid_remediation_is_resumed_by_the_next_start(ceph, wat
 
 
 def test_a_restarted_watchdog_keeps_the_cooldown_of_the_one_before(ceph, watch_factory):
-    act = {"dry_run": False, "restart_command": restart_command(ceph)}
-    first = watch_factory(ceph, act=act, source="rados")
-    first.wait_states(HEALTHY)
-    ceph.wait_clean()
-    started = time.monotonic()
-    mute_public(ceph, "osd.1")
+    first, started, act = fence_osd1(ceph, watch_factory)
     healed(ceph, first, "osd.1", started)
     first.wait_states(HEALTHY, timeout=60)
     assert first.stop() == 0
@@ -151,14 +160,9 @@ def test_an_osd_being_restarted_counts_as_failing_so_a_second_one_is_not_fenced(
     ceph, watch_factory
 ):
     # Two at a time allowed: only the mass-failure guard stands between osd.2 and a fence.
-    act = {"dry_run": False, "restart_command": restart_command(ceph, 8.0), "max_concurrent": 2,
-           "max_fenced_in_cluster": 3}  # fmt: skip
-    watch = watch_factory(ceph, act=act, source="rados")
-    watch.wait_states(HEALTHY)
-    ceph.wait_clean()
-    started = time.monotonic()
-    mute_public(ceph, "osd.1")
-    watch.daemon.wait_for_log("osd.1: fence done", timeout=30, after=started)
+    watch, started, _ = fence_osd1(
+        ceph, watch_factory, 8.0, max_concurrent=2, max_fenced_in_cluster=3
+    )
     mute_public(ceph, "osd.2")  # while osd.1 is down with noup, being restarted
     line = watch.daemon.wait_for_log("osd.2: not acting", timeout=20, after=started)
     assert "mass_failure: 2 of 3 OSDs on this host fail at once" in line
@@ -168,14 +172,7 @@ def test_an_osd_being_restarted_counts_as_failing_so_a_second_one_is_not_fenced(
 
 
 def test_one_remediation_at_a_time_on_a_host(ceph, watch_factory):
-    act = {"dry_run": False, "restart_command": restart_command(ceph, 4.0),
-           "mass_failure_share": 1.0}  # fmt: skip
-    watch = watch_factory(ceph, act=act, source="rados")
-    watch.wait_states(HEALTHY)
-    ceph.wait_clean()
-    started = time.monotonic()
-    mute_public(ceph, "osd.1")
-    watch.daemon.wait_for_log("osd.1: fence done", timeout=30, after=started)
+    watch, started, _ = fence_osd1(ceph, watch_factory, 4.0, mass_failure_share=1.0)
     mute_public(ceph, "osd.2")
     line = watch.daemon.wait_for_log("osd.2: waiting", timeout=20, after=started)
     assert "already running on this host (osd.1)" in line
@@ -194,12 +191,7 @@ def test_one_remediation_at_a_time_on_a_host(ceph, watch_factory):
 
 def test_a_fence_elsewhere_in_the_cluster_means_no_second_one(ceph, watch_factory):
     ceph.ceph("osd", "add-noup", "osd.0")  # another host's watchdog, or an operator, holds it
-    watch = watch_factory(ceph, act={"dry_run": False}, source="rados")
-    watch.wait_states(HEALTHY)
-    ceph.wait_clean()
-    faulted = time.monotonic()
-    mute_public(ceph, "osd.1")
-    line = watch.daemon.wait_for_log("osd.1: not acting", timeout=20, after=faulted)
+    watch, line = refused_osd1(ceph, watch_factory)
     assert "cluster_fences: 1 OSD(s) in the cluster already carry noup (osd.0)" in line
     assert noup_osds(ceph) == {"osd.0"}
     watch.wait_sample("osd_watchdog_guard_refusals_total", ({"guard": "cluster_fences"}, 1.0))
@@ -209,12 +201,7 @@ def test_a_zombie_holding_the_last_copy_is_not_fenced_ceph_says_why(ceph, watch_
     ceph.ceph("config", "set", "global", "mon_allow_pool_size_one", "true")
     ceph.ceph("osd", "pool", "create", "single", "16")
     ceph.ceph("osd", "pool", "set", "single", "size", "1", "--yes-i-really-mean-it")
-    watch = watch_factory(ceph, act={"dry_run": False}, source="rados")
-    watch.wait_states(HEALTHY)
-    ceph.wait_clean()
-    faulted = time.monotonic()
-    mute_public(ceph, "osd.1")
-    line = watch.daemon.wait_for_log("osd.1: not acting", timeout=20, after=faulted)
+    _, line = refused_osd1(ceph, watch_factory)
     assert "ok_to_stop: stopping osd.1 would make PGs inactive: unsafe to stop osd(s)" in line
     assert map_says_up(ceph, "osd.1")
     assert noup_osds(ceph) == set()
