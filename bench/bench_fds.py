@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 from common import machine, timed
 
-from watchdog.discover import procfs
+from watchdog.host import procfs
 from watchdog.probes.fds import sample_fds, seconds_to_exhaustion
 
 REPEAT = 7

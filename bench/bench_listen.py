@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 from common import HERE, machine, timed
 
-from watchdog.probes import sockdiag
+from watchdog.host import sockdiag
 
 PER_HOLDER = 4200
 REPEAT = 5

@@ -20,9 +20,9 @@ from watchdog.credentials import (
     shown_url,
 )
 from watchdog.daemon import Watchdog
-from watchdog.discover.monitor import MonitorError, RestfulClient
 from watchdog.errors import ConfigError
 from watchdog.export import SnapshotCollector
+from watchdog.monitor import MonitorError, RestfulClient
 
 TOKEN = "tok-3f9a-very-secret"  # noqa: S105 - a fake, to look for in every output
 HOOK_PATH = "services/T000/B000/hook-path-secret"

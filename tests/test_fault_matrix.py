@@ -26,9 +26,9 @@ from tests.process import Daemon, run_cli, unused_port, write_config
 from watchdog.config import parse_config
 from watchdog.daemon import Watchdog
 from watchdog.discover.mapwatch import MapWatcher
-from watchdog.discover.monitor import CliClient
 from watchdog.export import SnapshotCollector
 from watchdog.model import Endpoint, Outcome
+from watchdog.monitor import CliClient
 from watchdog.probes.tcp import probe_banner
 from watchdog.sim.farm import Farm
 

@@ -19,7 +19,6 @@ from watchdog.model import (
     Observation,
     OsdStatus,
     Outcome,
-    Role,
     State,
     Transition,
 )
@@ -43,17 +42,9 @@ class Evidence:
     map_up: bool | None  # what the monitors believe; None without a fresh map
 
 
-def client_banners(observation: Observation) -> tuple[BannerResult, ...]:
-    """Banners of the client accept path: public listeners, or every listener of unknown role."""
-    public = tuple(b for b in observation.banners if b.endpoint.role is Role.PUBLIC)
-    if public:
-        return public
-    return tuple(b for b in observation.banners if b.endpoint.role is Role.UNKNOWN)
-
-
 def gather(observation: Observation) -> Evidence:
     """Reduce an observation to the facts the state machine decides on."""
-    client = client_banners(observation)
+    client = observation.client_banners
     usable = tuple(b for b in client if b.outcome is not Outcome.LOCAL_ERROR)
     others = [b for b in observation.banners if b not in client]
     heartbeat_ok = any(

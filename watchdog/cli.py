@@ -129,7 +129,7 @@ def discover(config: ConfigOption = None, json_output: JsonOption = False) -> No
     """List the OSDs found on this host and every listener they should accept on."""
     watchdog = Watchdog(_load(config), config, acting=False)
     watchdog.refresh_map()
-    targets, _ = watchdog.discover_once(watchdog.fresh_map())
+    targets, _, _ = watchdog.discover_once(watchdog.fresh_map())
     rows: list[dict[str, Any]] = [
         {
             "ceph_daemon": t.daemon,

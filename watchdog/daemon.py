@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from watchdog.act.remediation import Remediator
 from watchdog.assess import step
 from watchdog.config import Config, load_config
-from watchdog.discover import procfs
 from watchdog.discover.local import LocalDiscovery
 from watchdog.discover.mapped import label_roles, not_running
 from watchdog.discover.mapwatch import MapWatcher
 from watchdog.discover.static import static_targets
 from watchdog.errors import ConfigError
+from watchdog.host import procfs, sockdiag
 from watchdog.model import (
     ClusterMap,
     Observation,
@@ -35,12 +35,11 @@ from watchdog.model import (
     Transition,
 )
 from watchdog.notify import Notifier
-from watchdog.probes import sockdiag
 from watchdog.probes.observe import Probers
 from watchdog.report import summary_line
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -73,6 +72,9 @@ class Watchdog:
         self._self_stalls = 0
         self.map_watcher: MapWatcher | None = None
         self._watching = False  # the watcher's thread runs (the daemon), or not (check)
+        found = config.discovery
+        self.discovery = LocalDiscovery(found.proc_root, found.process_names, found.clusters)
+        self.probers = Probers.from_config(config)
         self._apply(config)
 
     def _apply(self, config: Config) -> None:
@@ -88,9 +90,11 @@ class Watchdog:
             self.remediator.reconfigure(config)
         elif self.acting:
             self.remediator = Remediator.from_config(config)
+        # A reload swaps settings, never state: remembered listeners (a zombie whose public
+        # listener closed) and the fd trend outlive it.
         found = config.discovery
-        self.discovery = LocalDiscovery(found.proc_root, found.process_names, found.clusters)
-        self.probers = Probers.from_config(config)
+        self.discovery.configure(found.proc_root, found.process_names, found.clusters)
+        self.probers = Probers.from_config(config, keep=self.probers)
 
     def latest(self) -> Snapshot | None:
         """The last published snapshot (read by the exporter from other threads)."""
@@ -172,10 +176,10 @@ class Watchdog:
         """One pass of the whole pipeline; publishes and returns the snapshot."""
         started = time.monotonic()
         cluster_map = self.fresh_map()
-        targets, runs = self.discover_once(cluster_map)
+        targets, runs, listening = self.discover_once(cluster_map)
         # When discovery failed, the map's "placed here" is no evidence that a process is gone.
         placed_map = cluster_map if all(not r.error for r in runs) else None
-        observations, probe_runs = self._probe(targets, cluster_map, placed_map)
+        observations, probe_runs = self._probe(targets, listening, cluster_map, placed_map)
         probing = time.monotonic() - started
         if probing > self.config.loop.cycle_deadline + self.config.loop.probe_timeout_seconds:
             # Probes end by the deadline; overrunning it by a whole timeout means this process
@@ -191,6 +195,7 @@ class Watchdog:
             transitions = []
         else:
             transitions = self._assess(observations)
+        overflows, netstat = self._listen_overflows()
         self._cycles += 1
         ended = time.monotonic()
         self._snapshot = Snapshot(
@@ -199,8 +204,8 @@ class Watchdog:
             cycle_seconds=ended - started,
             cycles=self._cycles,
             osds=tuple(self._report(name) for name in sorted(self._memory, key=_osd_order)),
-            listen_overflows=procfs.listen_overflows(self.config.discovery.proc_root),
-            probe_runs=(*runs, *probe_runs),
+            listen_overflows=overflows,
+            probe_runs=(*runs, *probe_runs, netstat),
             **self._action_counts(),
             map_status=self.map_watcher.status() if self.map_watcher else None,
             self_stalls=self._self_stalls,
@@ -209,6 +214,14 @@ class Watchdog:
             # On this cycle's states, after they are published; it returns at once.
             self.remediator.consider(self._snapshot, transitions)
         return self._snapshot
+
+    def _listen_overflows(self) -> tuple[int | None, ProbeRun]:
+        started = time.monotonic()
+        try:
+            found = procfs.listen_overflows(self.config.discovery.proc_root)
+        except (OSError, ValueError) as exc:
+            return None, ProbeRun("netstat", time.monotonic() - started, str(exc))
+        return found, ProbeRun("netstat", time.monotonic() - started)
 
     def _action_counts(self) -> dict[str, Any]:
         return self.remediator.counts() if self.remediator is not None else {}
@@ -226,14 +239,18 @@ class Watchdog:
 
     def discover_once(
         self, cluster_map: ClusterMap | None = None
-    ) -> tuple[list[Target], list[ProbeRun]]:
-        """Static targets plus every local OSD process and its listeners (roles from the map)."""
+    ) -> tuple[list[Target], list[ProbeRun], Sequence[sockdiag.TcpSocket]]:
+        """Static targets plus every local OSD process and its listeners (roles from the map).
+
+        Also returns the host's LISTEN dump, taken once here and handed on to the probes.
+        """
         found = static_targets(self.config.discovery.static_targets)
         if not self.config.discovery.local:
-            return found, []
+            return found, [], ()
         started = time.monotonic()
         try:
-            local = self.discovery.discover(sockdiag.dump_listeners())
+            listening = sockdiag.dump_listeners()
+            local = self.discovery.discover(listening)
         except (sockdiag.SockDiagError, OSError) as exc:
             # Our failure (our own fd limit, say), not the OSDs': those seen before are
             # unobservable this cycle, never "exited".
@@ -241,16 +258,20 @@ class Watchdog:
             reason = f"watchdog: local discovery failed: {exc}"
             known = [m.observation.target for m in self._memory.values()]
             blind = [replace(t, blind_reason=reason) for t in known if t.incarnation is not None]
-            return blind + found, [ProbeRun("discover", time.monotonic() - started, str(exc))]
+            return blind + found, [ProbeRun("discover", time.monotonic() - started, str(exc))], ()
         if cluster_map is not None:
             local = [label_roles(t, cluster_map) for t in local]
-        return local + found, [ProbeRun("discover", time.monotonic() - started)]
+        return local + found, [ProbeRun("discover", time.monotonic() - started)], listening
 
     def _probe(
-        self, targets: list[Target], cluster_map: ClusterMap | None, placed: ClusterMap | None
+        self,
+        targets: list[Target],
+        listening: Sequence[sockdiag.TcpSocket],
+        cluster_map: ClusterMap | None,
+        placed: ClusterMap | None,
     ) -> tuple[list[Observation], list[ProbeRun]]:
         observations, runs = self.probers.observe(
-            targets, cluster_map, self.config.loop.probe_timeout_seconds
+            targets, listening, cluster_map, self.config.loop.probe_timeout_seconds
         )
         known = {daemon: m.observation.target for daemon, m in self._memory.items()}
         gone = not_running(targets, known, cluster_map, placed, self.config.cluster)

@@ -49,6 +49,11 @@ class Role(StrEnum):
 
 HEARTBEAT_ROLES = frozenset({Role.HB_FRONT, Role.HB_BACK})
 
+# The server speaks first. Only these prefixes are stable: the rest of a v2 banner is a
+# feature payload, the rest of a v1 banner is the peer's address. The one definition the
+# prober, the canary and the simulator share.
+BANNERS = {Msgr.V2: b"ceph v2\n", Msgr.V1: b"ceph v027"}
+
 
 class State(StrEnum):
     """Per-OSD verdict; each OSD is in exactly one at a time."""
@@ -246,6 +251,14 @@ class Observation:
     process_age_seconds: float | None = None
     # What the monitors believe (None: no fresh map, so judged from local evidence alone).
     map_osd: MapOsd | None = None
+
+    @property
+    def client_banners(self) -> tuple[BannerResult, ...]:
+        """The client accept path: public listeners, or every listener of unknown role."""
+        public = tuple(b for b in self.banners if b.endpoint.role is Role.PUBLIC)
+        if public:
+            return public
+        return tuple(b for b in self.banners if b.endpoint.role is Role.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from watchdog.model import Role, State
+from watchdog.model import State
 
 if TYPE_CHECKING:
     from watchdog.model import OsdReport, Snapshot
@@ -107,9 +107,7 @@ def table(snapshot: Snapshot, width: int = 110) -> str:
         status, obs = report.status, report.observation
         age = snapshot.monotonic_at - status.since
         fds = f"{obs.fds.open_fds}/{obs.fds.limit}" if obs.fds.ratio is not None else "-"
-        public = ",".join(
-            b.outcome.value for b in obs.banners if b.endpoint.role in {Role.PUBLIC, Role.UNKNOWN}
-        )
+        public = ",".join(b.outcome.value for b in obs.client_banners)
         beats = "-" if obs.heartbeat_connections is None else str(obs.heartbeat_connections)
         line = (
             f"{_name(report):<8} {status.state.value:<13} {age:>5.0f}s {fds:>11} "

@@ -5,7 +5,7 @@ import errno
 import pytest
 
 from watchdog.act.facts import judge
-from watchdog.discover.monitor import Answer
+from watchdog.monitor import Answer
 
 YES = (
     b'{"ok_to_stop":true,"osds":[1],"num_ok_pgs":1,"num_not_ok_pgs":0,"ok_become_degraded":["1.0"]}'

@@ -17,7 +17,6 @@ import pytest
 from watchdog.act.job import Settings
 from watchdog.act.remediation import Remediator
 from watchdog.config import ActConfig, parse_config
-from watchdog.discover.monitor import Answer
 from watchdog.model import (
     BannerResult,
     Endpoint,
@@ -31,6 +30,7 @@ from watchdog.model import (
     Target,
     Transition,
 )
+from watchdog.monitor import Answer
 
 HOST = socket.gethostname()
 

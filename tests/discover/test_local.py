@@ -1,5 +1,7 @@
 """Local discovery against real (simulated) OSD processes."""
 
+from dataclasses import replace
+
 import pytest
 
 from tests.conftest import cycle_until, fast_config
@@ -10,8 +12,8 @@ from watchdog.discover.local import (
     find_osd_processes,
     parse_osd_cmdline,
 )
+from watchdog.host.sockdiag import TcpSocket, dump_listeners
 from watchdog.model import Msgr, Outcome, Role
-from watchdog.probes.sockdiag import TcpSocket, dump_listeners
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +51,7 @@ def test_processes_with_other_names_or_clusters_are_ignored(sim):
 
 def test_all_eight_listeners_are_found_with_roles_from_the_bind_order(sim):
     watchdog = Watchdog(fast_config(sim.cluster), acting=False)
-    targets, _ = watchdog.discover_once()
+    targets, _, _ = watchdog.discover_once()
     target = targets[0]
     ports = sim.osds[0].ready["ports"]
     labelled = [(e.role, e.msgr, e.port) for e in target.endpoints]
@@ -76,6 +78,27 @@ def test_a_listener_closed_while_the_process_lives_is_remembered_and_refused(sim
     results = {b.endpoint.port: b.outcome for b in snapshot.osds[1].observation.banners}
     assert results[public_v2] is Outcome.REFUSED
     assert public_v2 not in {s.port for s in dump_listeners()}
+
+
+def test_a_reload_keeps_the_listener_a_zombie_closed_and_its_fd_trend(sim):
+    """A reload swaps settings, never state: the closed listener is still probed (refused)."""
+    config = fast_config(sim.cluster)
+    watchdog = Watchdog(config, acting=False)
+    watchdog.discover_once()
+    sim.command(1, "give_up", "close")
+    sim.command(1, "exhaust")
+    public_v2 = sim.osds[1].ready["ports"]["public"][0]
+
+    def public_refused(snapshot):
+        results = {b.endpoint.port: b.outcome for b in snapshot.osds[1].observation.banners}
+        return results.get(public_v2) is Outcome.REFUSED
+
+    cycle_until(watchdog, public_refused)
+    trend_before = dict(watchdog.probers.fds._history)
+    watchdog._apply(replace(config, loop=replace(config.loop, probe_timeout_seconds=0.4)))
+    snapshot = watchdog.cycle()  # the first cycle after the reload
+    assert public_refused(snapshot)
+    assert set(watchdog.probers.fds._history) == set(trend_before)
 
 
 def test_a_healed_messenger_rebinding_its_ports_replaces_the_old_listeners(sim):

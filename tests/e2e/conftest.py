@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import IN_CI, require_tool
 from tests.e2e.cluster import BINARIES, CephCluster
 from tests.process import Daemon, unused_port
-from watchdog.discover.monitor import load_rados
+from watchdog.monitor import load_rados
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

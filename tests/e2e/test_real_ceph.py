@@ -19,7 +19,7 @@ from tests.e2e.conftest import ClientIO
 from tests.e2e.faults import listener_fds, mute_listeners, unmute_listeners
 from tests.process import unused_port
 from watchdog.config import parse_config
-from watchdog.discover.monitor import RestfulClient
+from watchdog.monitor import RestfulClient
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.test_real_ceph import HEALTHY, map_says_up, mute_public
 from watchdog.act.steps import Event, StepError, fence
 from watchdog.config import parse_config
-from watchdog.discover.monitor import CliClient, load_rados
+from watchdog.monitor import CliClient, load_rados
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from watchdog.model import Endpoint, Msgr, Outcome
+from watchdog.model import BANNERS, Endpoint, Msgr, Outcome
 from watchdog.probes.tcp import probe_banners
 
 
@@ -33,7 +33,7 @@ class Canary:
                 continue
             with conn:
                 try:
-                    conn.sendall(b"ceph v2\n")
+                    conn.sendall(BANNERS[Msgr.V2])
                 except OSError:  # the prober gave up first: its probe says so
                     continue
 

@@ -12,11 +12,11 @@ import errno
 from typing import TYPE_CHECKING
 
 from watchdog.discover.mapwatch import fetch_map
-from watchdog.discover.monitor import MonitorError
+from watchdog.monitor import MonitorError
 
 if TYPE_CHECKING:
-    from watchdog.discover.monitor import Answer, MonClient
     from watchdog.model import ClusterMap
+    from watchdog.monitor import Answer, MonClient
 
 
 def read_map(mon: MonClient | None, timeout: float) -> tuple[ClusterMap | None, str]:

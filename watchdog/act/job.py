@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from watchdog.act.ledger import Ledger
     from watchdog.act.steps import Event
     from watchdog.config import ActConfig, Config
-    from watchdog.discover.monitor import MonClient
     from watchdog.model import Snapshot
+    from watchdog.monitor import MonClient
 
 log = logging.getLogger(__name__)
 

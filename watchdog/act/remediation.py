@@ -40,15 +40,15 @@ from watchdog.act.steps import (
     build_steps,
     describe,
 )
-from watchdog.discover.monitor import MonitorError, make_client
 from watchdog.model import State
+from watchdog.monitor import MonitorError, make_client
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from watchdog.config import ClusterConfig, Config
-    from watchdog.discover.monitor import MonClient
     from watchdog.model import Snapshot, Transition
+    from watchdog.monitor import MonClient
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from watchdog.credentials import (
     read_secret,
     shown_url,
 )
-from watchdog.discover.monitor import MonClient, MonitorError
+from watchdog.monitor import MonClient, MonitorError
 
 if TYPE_CHECKING:
     import threading

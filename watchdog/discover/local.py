@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from watchdog.discover import procfs
+from watchdog.host import procfs
 from watchdog.model import Endpoint, Incarnation, Listener, Msgr, Role, Target
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from pathlib import Path
 
-    from watchdog.probes.sockdiag import TcpSocket
+    from watchdog.host.sockdiag import TcpSocket
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,15 @@ class LocalDiscovery:
     """Stateful scanner: call ``discover`` once per cycle with the current LISTEN dump."""
 
     def __init__(self, proc_root: Path, names: Iterable[str], clusters: Iterable[str] = ()) -> None:
+        self.configure(proc_root, names, clusters)
+        self._memory: dict[Incarnation, _Memory] = {}
+        self._last_unowned: frozenset[int] = frozenset()
+
+    def configure(self, proc_root: Path, names: Iterable[str], clusters: Iterable[str]) -> None:
+        """New settings (a reload); what is remembered of each incarnation stays."""
         self.proc_root = proc_root
         self.names = tuple(names)
         self.clusters = tuple(clusters)
-        self._memory: dict[Incarnation, _Memory] = {}
-        self._last_unowned: frozenset[int] = frozenset()
 
     def discover(self, listening: Sequence[TcpSocket]) -> list[Target]:
         """Targets for every OSD process now running, with remembered and new listeners."""

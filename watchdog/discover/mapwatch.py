@@ -14,8 +14,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from watchdog.discover.cluster import MapParseError, parse_osd_dump
-from watchdog.discover.monitor import MonClient, MonitorError, make_client
 from watchdog.model import ClusterMap, MapStatus
+from watchdog.monitor import MonClient, MonitorError, make_client
 
 if TYPE_CHECKING:
     from watchdog.config import ClusterConfig

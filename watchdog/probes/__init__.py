@@ -23,9 +23,6 @@ log = logging.getLogger(__name__)
 R_co = TypeVar("R_co", covariant=True)
 R = TypeVar("R")
 
-# Every probe the daemon runs, in the order it runs them; metrics are labelled with these.
-PROBE_NAMES = ("listen", "banner", "fds", "heartbeat")
-
 
 class Probe(Protocol[R_co]):
     """The contract: look once at ``targets`` within ``timeout`` seconds."""

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from watchdog.discover import procfs
+from watchdog.host import procfs
 from watchdog.model import FdOutcome, FdSample, Incarnation
 
 if TYPE_CHECKING:

@@ -1,16 +1,16 @@
 """Probe stage, listen prober: accept-queue length vs backlog per listener, and heartbeat peers.
 
-Both come from netlink sock_diag (see ``sockdiag`` for why not /proc/net/tcp): one LISTEN dump
-per cycle, and, only for OSDs whose client path failed, one dump of established sockets
-filtered in the kernel to their heartbeat ports.
+Both come from netlink sock_diag (see ``sockdiag`` for why not /proc/net/tcp): the cycle's one
+LISTEN dump (taken by discovery), and, only for OSDs whose client path failed, one dump of
+established sockets filtered in the kernel to their heartbeat ports.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from watchdog.host import sockdiag
 from watchdog.model import HEARTBEAT_ROLES, ListenSample, Role, Target
-from watchdog.probes import sockdiag
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -52,17 +52,23 @@ def heartbeat_connections(targets: Iterable[Target]) -> dict[str, int]:
 
 
 class ListenProbe:
-    """Accept queue and backlog of every listener of every target, from one LISTEN dump."""
+    """Accept queue and backlog of every listener of every target, from the cycle's one dump.
+
+    Discovery already dumped the host's LISTEN sockets this cycle; that dump is handed on
+    rather than taken twice.
+    """
 
     name = "listen"
+
+    def __init__(self, listening: Sequence[sockdiag.TcpSocket]) -> None:
+        self.listening = listening
 
     def run(
         self, targets: Sequence[Target], *, timeout: float
     ) -> dict[str, tuple[ListenSample, ...]]:
         """Samples per daemon (absent listeners have no sample)."""
-        del timeout  # one netlink round trip on this host; the socket has its own timeout
-        listening = sockdiag.dump_listeners()
-        return {t.daemon: listen_samples(t, listening) for t in targets if t.incarnation}
+        del timeout  # no I/O: the dump was taken by discovery
+        return {t.daemon: listen_samples(t, self.listening) for t in targets if t.incarnation}
 
 
 class HeartbeatProbe:

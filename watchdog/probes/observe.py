@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from watchdog.assess import client_banners
 from watchdog.model import FdOutcome, FdSample, Observation
 from watchdog.probes import run_probe
 from watchdog.probes.fds import FdProbe
@@ -19,7 +18,10 @@ from watchdog.probes.listen import HeartbeatProbe, ListenProbe
 from watchdog.probes.tcp import BannerProbe
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from watchdog.config import Config
+    from watchdog.host.sockdiag import TcpSocket
     from watchdog.model import ClusterMap, ProbeRun, Target
 
 
@@ -27,26 +29,37 @@ if TYPE_CHECKING:
 class Probers:
     """The explicit list of probers the loop runs."""
 
-    listen: ListenProbe
     banner: BannerProbe
     fds: FdProbe
     heartbeat: HeartbeatProbe
 
     @classmethod
-    def from_config(cls, config: Config) -> Probers:
-        """Probers configured as the config says."""
+    def from_config(cls, config: Config, keep: Probers | None = None) -> Probers:
+        """Probers configured as the config says; ``keep``: a reload, the fd trend stays."""
+        fds = keep.fds if keep is not None else None
+        if fds is None:
+            fds = FdProbe(config.discovery.proc_root, config.assess.fd_trend_window_seconds)
+        else:
+            fds.proc_root = config.discovery.proc_root
+            fds.window = config.assess.fd_trend_window_seconds
         return cls(
-            listen=ListenProbe(),
             banner=BannerProbe(config.loop.max_in_flight, config.loop.cycle_deadline),
-            fds=FdProbe(config.discovery.proc_root, config.assess.fd_trend_window_seconds),
+            fds=fds,
             heartbeat=HeartbeatProbe(),
         )
 
     def observe(
-        self, targets: list[Target], cluster_map: ClusterMap | None, timeout: float
+        self,
+        targets: list[Target],
+        listening: Sequence[TcpSocket],
+        cluster_map: ClusterMap | None,
+        timeout: float,
     ) -> tuple[list[Observation], list[ProbeRun]]:
-        """Every probe over every target, combined into one observation per OSD."""
-        listens, listen_run = run_probe(self.listen, targets, timeout)
+        """Every probe over every target, combined into one observation per OSD.
+
+        ``listening`` is the host's LISTEN dump that discovery took this cycle.
+        """
+        listens, listen_run = run_probe(ListenProbe(listening), targets, timeout)
         banners, banner_run = run_probe(self.banner, targets, timeout)
         fds, fd_run = run_probe(self.fds, targets, timeout)
         self.fds.forget_except({t.incarnation for t in targets if t.incarnation})
@@ -77,7 +90,7 @@ def _age(target: Target, wall: float) -> float | None:
 
 
 def _client_failing(observation: Observation) -> bool:
-    return any(b.outcome.is_failure for b in client_banners(observation))
+    return any(b.outcome.is_failure for b in observation.client_banners)
 
 
 def _with_heartbeats(observation: Observation, count: int | None) -> Observation:

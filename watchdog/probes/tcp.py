@@ -16,16 +16,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from watchdog.model import BannerResult, Endpoint, Msgr, Outcome
+from watchdog.model import BANNERS, BannerResult, Endpoint, Msgr, Outcome
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from watchdog.model import Target
 
-# The server speaks first. Only these prefixes are stable: the rest of a v2 banner is a
-# feature payload, the rest of a v1 banner is the peer's address.
-BANNERS = {Msgr.V2: b"ceph v2\n", Msgr.V1: b"ceph v027"}
 MAX_BANNER = max(len(b) for b in BANNERS.values())
 
 # errno values meaning *we* could not try (our fds, our ports, our memory): never the OSD's fault.

@@ -25,8 +25,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-V2_BANNER = b"ceph v2\n" + bytes([0x10, 0, 1, 0]) + bytes(14)  # 26 bytes, as in ceph-samples
-V1_BANNER = b"ceph v027" + bytes(272)  # 281 bytes; only the first 9 are stable
+from watchdog.model import BANNERS, Msgr
+
+V2_BANNER = BANNERS[Msgr.V2] + bytes([0x10, 0, 1, 0]) + bytes(14)  # 26 bytes, as in ceph-samples
+V1_BANNER = BANNERS[Msgr.V1] + bytes(272)  # 281 bytes; only the first 9 are stable
 ROLES = ("public", "cluster", "hb_front", "hb_back")
 MAX_ACCEPT_FAILURES = 4  # ms_max_accept_failures: more than this many in a row and it gives up
 PING_INTERVAL = 1.0

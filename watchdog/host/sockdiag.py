@@ -1,4 +1,4 @@
-"""Probe stage, kernel interface: TCP socket dumps through netlink ``sock_diag`` (like ``ss``).
+"""Shared host reader, kernel side: TCP socket dumps through netlink ``sock_diag`` (like ``ss``).
 
 Why netlink and not ``/proc/net/tcp``: the file lists every socket on the host, so parsing it
 costs time in proportion to all connections (an OSD host can hold 10^5), and it does not show

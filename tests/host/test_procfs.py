@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.discover import procfs
+from watchdog.host import procfs
 
 
 def write(root: Path, relative: str, text: str) -> None:
@@ -61,5 +61,11 @@ def test_listen_overflows_come_from_netstat(tmp_path):
     assert procfs.listen_overflows(tmp_path) == 17
 
 
-def test_listen_overflows_are_unknown_without_netstat(tmp_path):
+def test_an_unreadable_netstat_is_an_error_for_the_caller_to_report(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        procfs.listen_overflows(tmp_path)
+
+
+def test_a_kernel_without_the_counter_has_no_value(tmp_path):
+    write(tmp_path, "net/netstat", "TcpExt: SyncookiesSent\nTcpExt: 0\n")
     assert procfs.listen_overflows(tmp_path) is None

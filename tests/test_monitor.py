@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import require_tool
 from watchdog.config import parse_config
 from watchdog.discover.mapwatch import MapWatcher
-from watchdog.discover.monitor import CliClient, MonitorError, RadosClient, load_rados, make_client
+from watchdog.monitor import CliClient, MonitorError, RadosClient, load_rados, make_client
 
 
 def unreachable_conf(tmp_path):

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from watchdog.probes.sockdiag import TcpSocket, _port_filter, dump_established, dump_listeners
+from watchdog.host.sockdiag import TcpSocket, _port_filter, dump_established, dump_listeners
 
 
 def find(port: int, sockets: list[TcpSocket]) -> TcpSocket:

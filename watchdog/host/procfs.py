@@ -1,4 +1,4 @@
-"""Discover and probe stages, process side: small readers of ``/proc/PID`` with an injectable root.
+"""Shared host reader, process side: small readers of ``/proc/PID`` with an injectable root.
 
 Each reader raises ``PermissionError`` when we may not look and ``ProcessLookupError`` when
 the process is gone; callers turn those into outcomes. ``/proc/PID/limits`` is world-readable,
@@ -91,11 +91,12 @@ def soft_nofile_limit(proc_root: Path, pid: int) -> int:
 
 
 def listen_overflows(proc_root: Path) -> int | None:
-    """Host-wide ``TcpExt: ListenOverflows`` (connections dropped by full accept queues)."""
-    try:
-        lines = (proc_root / "net" / "netstat").read_text(encoding="ascii").splitlines()
-    except OSError:
-        return None
+    """Host-wide ``TcpExt: ListenOverflows`` (connections dropped by full accept queues).
+
+    None when this kernel has no such counter; an unreadable file raises OSError, which the
+    caller reports (``probe_run_success{probe="netstat"}``) instead of the metric vanishing.
+    """
+    lines = (proc_root / "net" / "netstat").read_text(encoding="ascii").splitlines()
     for header, values in zip(lines[::2], lines[1::2], strict=False):
         if header.startswith("TcpExt:"):
             row = dict(zip(header.split()[1:], values.split()[1:], strict=False))

@@ -1,4 +1,4 @@
-"""Discover stage, monitor clients: three ways to run a mon command, one contract.
+"""Shared, the monitors: three ways to run a mon command, one contract, for every stage.
 
 * ``RadosClient``: the librados binding (Debian's python3-rados). About 2 ms a command after
   a 15 ms connect, so it is the first choice. It is loaded from the distribution's path when

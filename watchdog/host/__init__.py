@@ -1,0 +1,1 @@
+"""Shared host readers (/proc, netlink sock_diag): one place that every stage may use."""
