@@ -36,6 +36,7 @@ RANKS = {
     "watchdog.act": 5,
     "watchdog.export": 6,
     "watchdog.export_cluster": 6,
+    "watchdog.exposition": 6,
     "watchdog.report": 6,
     # What wires them: the loop, the CLI.
     "watchdog.daemon": 7,

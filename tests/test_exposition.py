@@ -1,0 +1,83 @@
+"""/metrics is rendered once per cycle and served as the same bytes to every scraper."""
+
+import gzip
+import threading
+import urllib.request
+from dataclasses import replace
+
+from prometheus_client import CollectorRegistry
+
+from tests.test_export import BUILD, golden_snapshot
+from watchdog.export import Health, SnapshotCollector, serve
+from watchdog.exposition import Exposition
+
+
+class Cycles:
+    """Snapshots as the loop publishes them: a new object each cycle."""
+
+    def __init__(self) -> None:
+        self.snapshot = golden_snapshot()
+
+    def publish(self) -> None:
+        self.snapshot = replace(self.snapshot, cycles=self.snapshot.cycles + 1)
+
+    def latest(self):
+        return self.snapshot
+
+
+def exposition(cycles: Cycles) -> Exposition:
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(cycles.latest, BUILD))
+    return Exposition(registry, cycles.latest)
+
+
+def test_scrapes_of_one_cycle_share_one_render_and_a_new_cycle_renders_again():
+    cycles = Cycles()
+    metrics = exposition(cycles)
+    first = metrics.body(gzipped=False)
+    assert metrics.body(gzipped=False) is first
+    assert gzip.decompress(metrics.body(gzipped=True)) == first
+    assert metrics.renders == 1
+    cycles.publish()
+    second = metrics.body(gzipped=False)
+    assert metrics.renders == 2
+    assert b"osd_watchdog_loops_total 43.0" in second  # the new cycle's counter
+    assert b"osd_watchdog_loops_total 42.0" in first
+
+
+def test_concurrent_scrapes_of_a_new_cycle_render_it_once():
+    cycles = Cycles()
+    metrics = exposition(cycles)
+    bodies: list[bytes] = []
+    threads = [
+        threading.Thread(target=lambda: bodies.append(metrics.body(gzipped=True)))
+        for _ in range(16)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(bodies) == 16
+    assert len(set(bodies)) == 1
+    assert metrics.renders == 1
+
+
+def test_the_server_sends_gzip_to_scrapers_that_ask_and_plain_text_to_others():
+    cycles = Cycles()
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(cycles.latest, BUILD))
+    server = serve(registry, Health(cycles.latest, 60), ("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    try:
+        asked = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(asked, timeout=5) as response:  # noqa: S310 - loopback
+            assert response.headers["Content-Encoding"] == "gzip"
+            packed = response.read()
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.headers["Content-Encoding"] is None
+            plain = response.read()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert gzip.decompress(packed) == plain
+    assert b'osd_watchdog_osd_state{ceph_daemon="osd.1",state="zombie"} 1.0' in plain
