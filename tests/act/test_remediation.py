@@ -90,7 +90,9 @@ def zombie(daemon: str) -> Transition:
 
 
 def settings(tmp_path, **act) -> Settings:
-    config = ActConfig(dry_run=False, canary=False, state_dir=tmp_path / "state", **act)
+    config = ActConfig(
+        **({"dry_run": False, "canary": False, "state_dir": tmp_path / "state"} | act)
+    )
     return Settings(config, probe_timeout=0.5, map_timeout=2.0, hostnames=frozenset({HOST}))
 
 
@@ -325,3 +327,15 @@ def test_a_restart_does_not_reset_the_cooldown(tmp_path, remediators):
     finish(second)
     assert second.counts()["refusals_total"] == {"cooldown": 1}
     assert mon.sent.count(("osd add-noup", ["osd.1"])) == 1
+
+
+def test_dry_runs_need_no_lock_and_never_take_it(tmp_path, remediators):
+    mon = RecordingMon()
+    acting = remediators(settings(tmp_path, steps=["fence"]), mon)
+    watching = remediators(settings(tmp_path, steps=["fence"], dry_run=True), mon)
+    watching.consider(snapshot(*FOUR), [zombie("osd.1")])
+    finish(watching)
+    assert watching.counts()["actions_total"] == {("fence", "dry_run"): 1}
+    assert not watching.lock.held
+    assert acting.lock.held
+    assert mon.sent == []

@@ -72,7 +72,8 @@ class Remediator:
         act = settings.act
         self.ledger = Ledger(act.state_dir, act.audit_path)
         self.lock = StateLock(act.state_dir)
-        self.lock.try_take()
+        if not act.dry_run:  # a dry run changes nothing: two of them may run side by side
+            self.lock.try_take()
         self.canary = Canary() if act.canary else None
         self.feed = LoopFeed()
         self.outcomes = Outcomes(self.ledger)
@@ -185,7 +186,7 @@ class Remediator:
         self._run_steps(job, steps, start=1 if stops_first else 0, check=not stops_first)
 
     def _refuse_on_host(self, job: Job) -> Refusal | None:
-        held = self.lock.try_take()
+        held = "" if job.settings.act.dry_run else self.lock.try_take()
         if held:
             return Refusal("lock", held)
         canary = self.canary
@@ -271,13 +272,13 @@ class Remediator:
 
     def resume(self) -> None:
         """Fences left by an earlier run (or a failed job): finish their journaled steps."""
-        if self.lock.try_take():
-            return
         act = self.settings.act
         fences = self.ledger.fenced()
         if fences and act.dry_run:
             names = ", ".join(sorted(fences))
             log.warning("fenced by an earlier run: %s; dry-run, so they stay fenced", names)
+            return
+        if act.dry_run or self.lock.try_take():
             return
         with self._lock:
             jobs = [self._resume(d, f) for d, f in fences.items() if d not in self._jobs]
