@@ -14,10 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Blackbox, Farm, machine
+from common import Blackbox, machine
 
 from watchdog.config import parse_config
 from watchdog.daemon import Watchdog
+from watchdog.sim.farm import Farm
 
 ENDPOINTS = 1000
 PER_OSD = 8

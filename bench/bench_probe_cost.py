@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 import requests
-from common import Blackbox, Farm, cpu_seconds, free_port, machine, rss_mib
+from common import Blackbox, cpu_seconds, free_port, machine, rss_mib
+
+from watchdog.sim.farm import Farm
 
 WINDOW = 20.0  # seconds of steady state measured per case
 WARMUP = 3.0
