@@ -5,7 +5,6 @@ import sys
 import threading
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 from typer.testing import CliRunner
 
 from tests.act.test_steps import EVENT, Hook
@@ -21,7 +20,8 @@ from watchdog.credentials import (
 )
 from watchdog.daemon import Watchdog
 from watchdog.errors import ConfigError
-from watchdog.export import SnapshotCollector
+from watchdog.export import SnapshotMetrics
+from watchdog.exposition import render
 from watchdog.monitor import MonitorError, RestfulClient
 
 TOKEN = "tok-3f9a-very-secret"  # noqa: S105 - a fake, to look for in every output
@@ -153,9 +153,7 @@ def test_no_secret_reaches_the_metrics_or_the_dry_run_plan(tmp_path, caplog):
     )
     watchdog = Watchdog(config, acting=True)
     watchdog.cycle()
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(watchdog.latest))
-    exposition = generate_latest(registry).decode()
+    exposition = render(SnapshotMetrics().families(watchdog.latest())).decode()
     plan = describe(config.act, "osd.1")
     assert plan == "POST the event to https://chat.example.com/<redacted>"
     for text in (exposition, plan, caplog.text):

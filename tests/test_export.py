@@ -7,11 +7,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import cycle_until, fast_config, require_tool, state_of
 from watchdog.daemon import Watchdog
-from watchdog.export import Health, SnapshotCollector, serve
+from watchdog.export import Health, SnapshotMetrics, serve
+from watchdog.exposition import Family, render
 from watchdog.model import (
     BannerResult,
     ClusterMap,
@@ -98,27 +99,36 @@ def golden_snapshot() -> Snapshot:
     )
 
 
-def render(snapshot) -> str:
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(lambda: snapshot, BUILD))
-    return generate_latest(registry).decode()
+def exposition(snapshot) -> str:
+    return render(SnapshotMetrics(BUILD).families(snapshot)).decode()
+
+
+def samples(text: str) -> dict[tuple[str, frozenset], float]:
+    """Every series of an exposition, as prometheus_client's own parser reads it."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_metrics_match_the_golden_file():
-    assert render(golden_snapshot()) == GOLDEN.read_text()
+    assert exposition(golden_snapshot()) == GOLDEN.read_text()
 
 
 def test_values_are_exported_under_their_names_and_labels():
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(golden_snapshot, BUILD))
-    value = registry.get_sample_value
+    parsed = samples(exposition(golden_snapshot()))
+
+    def value(name, labels=None):
+        return parsed.get((name, frozenset((labels or {}).items())))
+
     daemon = {"ceph_daemon": "osd.1"}
     assert value("osd_watchdog_osd_state", {**daemon, "state": "zombie"}) == 1
     assert value("osd_watchdog_osd_state", {**daemon, "state": "healthy"}) == 0
     assert value("osd_watchdog_osd_state_since_timestamp_seconds", daemon) == 1_800_000_000.0 - 10
     assert value("osd_watchdog_osd_transitions_total", {**daemon, "state": "zombie"}) == 1
     labels = {**daemon, "role": "public", "protocol": "v2", "address": "v2:127.0.0.1:6800"}
-    assert value("osd_watchdog_probe_success", labels) == 0
+    assert value("osd_watchdog_probe_outcome", {**labels, "outcome": "ok"}) is None
     assert value("osd_watchdog_probe_outcome", {**labels, "outcome": "refused"}) == 1
     assert value("osd_watchdog_listener_present", labels) == 0
     assert value("osd_watchdog_osd_fd_ratio", daemon) == pytest.approx(250 / 256)
@@ -134,9 +144,26 @@ def test_values_are_exported_under_their_names_and_labels():
     )
 
 
+def test_label_values_and_help_texts_are_escaped_as_the_parser_expects():
+    odd = 'a "quoted" back\\slash\nnew line'
+    family = Family("osd_watchdog_odd", "help with \\ and\nnewline", "counter", ("where",))
+    family.add_metric([odd], 3.0)
+    family.add_metric(["inf"], float("inf"))
+    (parsed,) = text_string_to_metric_families(render([family]).decode())
+    assert (parsed.name, parsed.type, parsed.documentation) == (
+        "osd_watchdog_odd",
+        "counter",
+        "help with \\ and\nnewline",
+    )
+    assert [(s.name, s.labels["where"], s.value) for s in parsed.samples] == [
+        ("osd_watchdog_odd_total", odd, 3.0),
+        ("osd_watchdog_odd_total", "inf", float("inf")),
+    ]
+
+
 def test_an_osd_that_leaves_the_snapshot_leaves_the_metrics():
     empty = Snapshot(taken_at=1.0, monotonic_at=1.0, cycle_seconds=0.1, cycles=1)
-    text = render(empty)
+    text = exposition(empty)
     assert "osd.1" not in text
     assert "osd_watchdog_loops_total 1.0" in text
 
@@ -167,9 +194,7 @@ def test_health_fails_once_the_loop_stalls():
 def test_a_live_scrape_of_the_simulator_passes_promtool_and_shows_a_zombie(sim):
     promtool = require_tool("promtool")
     watchdog = Watchdog(fast_config(sim.cluster), acting=False)
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(watchdog.latest))
-    server = serve(registry, Health(watchdog.latest, 60), ("127.0.0.1", 0))
+    server = serve(SnapshotMetrics(), Health(watchdog.latest, 60), ("127.0.0.1", 0))
     port = server.server_address[1]
     try:
         cycle_until(watchdog, lambda s: len(s.osds) == 3 and state_of(s, "osd.0") == "healthy")
@@ -195,7 +220,7 @@ def test_a_live_scrape_of_the_simulator_passes_promtool_and_shows_a_zombie(sim):
 
 def test_healthz_answers_503_when_nothing_has_run_for_too_long():
     health = Health(lambda: None, stall_after=0.001)
-    server = serve(CollectorRegistry(), health, ("127.0.0.1", 0))
+    server = serve(SnapshotMetrics(), health, ("127.0.0.1", 0))
     threading.Event().wait(0.01)
     try:
         with pytest.raises(urllib.error.HTTPError) as failed:

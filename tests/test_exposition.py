@@ -5,10 +5,8 @@ import threading
 import urllib.request
 from dataclasses import replace
 
-from prometheus_client import CollectorRegistry
-
 from tests.test_export import BUILD, golden_snapshot
-from watchdog.export import Health, SnapshotCollector, serve
+from watchdog.export import Health, SnapshotMetrics, serve
 from watchdog.exposition import Exposition
 
 
@@ -26,9 +24,7 @@ class Cycles:
 
 
 def exposition(cycles: Cycles) -> Exposition:
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(cycles.latest, BUILD))
-    return Exposition(registry, cycles.latest)
+    return Exposition(SnapshotMetrics(BUILD).families, cycles.latest)
 
 
 def test_scrapes_of_one_cycle_share_one_render_and_a_new_cycle_renders_again():
@@ -64,9 +60,7 @@ def test_concurrent_scrapes_of_a_new_cycle_render_it_once():
 
 def test_the_server_sends_gzip_to_scrapers_that_ask_and_plain_text_to_others():
     cycles = Cycles()
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(cycles.latest, BUILD))
-    server = serve(registry, Health(cycles.latest, 60), ("127.0.0.1", 0))
+    server = serve(SnapshotMetrics(BUILD), Health(cycles.latest, 60), ("127.0.0.1", 0))
     url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
     try:
         asked = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})

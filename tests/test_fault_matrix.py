@@ -19,14 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.conftest import STATE_DIR, fast_config
 from tests.process import Daemon, run_cli, unused_port, write_config
 from watchdog.config import parse_config
 from watchdog.daemon import Watchdog
 from watchdog.discover.mapwatch import MapWatcher
-from watchdog.export import SnapshotCollector
+from watchdog.export import SnapshotMetrics
+from watchdog.exposition import render
 from watchdog.model import Endpoint, Outcome
 from watchdog.monitor import CliClient
 from watchdog.probes.tcp import probe_banner
@@ -212,9 +212,7 @@ def test_two_thousand_endpoints_with_a_tenth_black_holes_take_one_cycle_and_blam
     # none is "not probed" (local_error), so the holes cost a timeout each in parallel.
     assert all(b.outcome is not Outcome.LOCAL_ERROR for s in snapshots for r in s.osds
                for b in r.observation.banners)  # fmt: skip
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(watchdog.latest))
-    exposition = generate_latest(registry)
+    exposition = render(SnapshotMetrics().families(watchdog.latest()))
     ok_series = re.findall(
         rb'osd_watchdog_probe_outcome\{[^}]*outcome="ok"[^}]*\} 1\.0', exposition
     )

@@ -33,6 +33,7 @@ RANKS = {
     "watchdog.discover": 2,
     "watchdog.probes": 3,
     "watchdog.assess": 4,
+    "watchdog.memory": 4,  # the state machine's memory across cycles
     "watchdog.act": 5,
     "watchdog.export": 6,
     "watchdog.export_cluster": 6,

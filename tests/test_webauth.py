@@ -11,12 +11,11 @@ import requests
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
 
 from tests.conftest import require_tool
 from watchdog.config import parse_config
 from watchdog.errors import ConfigError
-from watchdog.export import Health, SnapshotCollector, serve
+from watchdog.export import Health, SnapshotMetrics, serve
 from watchdog.webauth import load_web_security
 
 PASSWORD = "correct horse"  # noqa: S105 - the test's own throw-away credential
@@ -42,10 +41,8 @@ def web_config(tmp_path):
 
 @pytest.fixture
 def server(web_config):
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(lambda: None))
     security = load_web_security(web_config)
-    httpd = serve(registry, Health(lambda: None, 60), ("127.0.0.1", 0), security)
+    httpd = serve(SnapshotMetrics(), Health(lambda: None, 60), ("127.0.0.1", 0), security)
     yield f"https://127.0.0.1:{httpd.server_address[1]}", web_config.parent / "tls.crt", security
     httpd.shutdown()
     httpd.server_close()

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from prometheus_client import CollectorRegistry
 
 from watchdog import __version__
 from watchdog.config import Config, effective, load_config
 from watchdog.daemon import Watchdog
 from watchdog.errors import ConfigError
-from watchdog.export import Health, SnapshotCollector, serve
+from watchdog.export import Health, SnapshotMetrics, serve
 from watchdog.model import Endpoint, Outcome, parse_endpoint
 from watchdog.notify import Notifier
 from watchdog.probes.tcp import probe_banners
@@ -74,13 +73,11 @@ def run(config: ConfigOption = None) -> None:
     """Run the watchdog: probe every interval and serve /metrics and /healthz."""
     settings = _load(config)
     watchdog = Watchdog(settings, config)
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(watchdog.latest))
     health = Health(watchdog.latest, settings.stall_after_seconds)
     web_config = settings.web.config_file
     security = load_web_security(web_config) if web_config else None
     try:
-        server = serve(registry, health, settings.web.host_port, security)
+        server = serve(SnapshotMetrics(), health, settings.web.host_port, security)
     except OSError as exc:
         typer.echo(f"cannot listen on {settings.web.listen_address}: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -129,13 +126,13 @@ def discover(config: ConfigOption = None, json_output: JsonOption = False) -> No
     """List the OSDs found on this host and every listener they should accept on."""
     watchdog = Watchdog(_load(config), config, acting=False)
     watchdog.refresh_map()
-    targets, _, _ = watchdog.discover_once(watchdog.fresh_map())
+    targets = watchdog.discovery.run(watchdog.fresh_map(), {}).targets
     rows: list[dict[str, Any]] = [
         {
             "ceph_daemon": t.daemon,
             "cluster": t.cluster,
             "pid": t.incarnation.pid if t.incarnation else None,
-            "problem": t.blind_reason,
+            "problem": "not running" if t.not_running else t.blind_reason,
             "listeners": [
                 {
                     "address": li.endpoint.address,

@@ -1,8 +1,12 @@
-"""The loop: discover -> probe -> assess -> act -> publish a snapshot, every interval.
+"""The loop: discover -> probe -> assess -> publish a snapshot -> act, every interval.
 
-Everything the loop learns ends in an immutable ``Snapshot``; the exporter and the CLI read
-only that. Shutdown and reload are requested through flags the signal handlers set, and the
-loop waits on an ``Event``, so SIGTERM ends a wait at once.
+Each stage runs once per cycle, in that order, on this cycle's facts: discovery's targets
+and LISTEN dump go to the probes, their observations to the per-OSD memory (the state
+machine), its reports into an immutable ``Snapshot``; remediation is handed that snapshot
+and this cycle's transitions and returns at once (its steps run on threads of their own).
+The exporter and the CLI read only the snapshot. Shutdown and reload are requested through
+flags the signal handlers set, and the loop waits on an ``Event``, so SIGTERM ends a wait at
+once.
 """
 
 from __future__ import annotations
@@ -10,53 +14,30 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from watchdog.act.remediation import Remediator
-from watchdog.assess import step
 from watchdog.config import Config, load_config
-from watchdog.discover.local import LocalDiscovery
-from watchdog.discover.mapped import label_roles, not_running
 from watchdog.discover.mapwatch import MapWatcher
-from watchdog.discover.static import static_targets
+from watchdog.discover.stage import Discovery
 from watchdog.errors import ConfigError
-from watchdog.host import procfs, sockdiag
-from watchdog.model import (
-    ClusterMap,
-    Observation,
-    OsdReport,
-    OsdStatus,
-    ProbeRun,
-    Snapshot,
-    State,
-    Target,
-    Transition,
-)
+from watchdog.memory import OsdMemory
+from watchdog.model import ClusterMap, Snapshot, State, Transition
 from watchdog.notify import Notifier
-from watchdog.probes.observe import Probers
+from watchdog.probes.observe import Probed, Probers
 from watchdog.report import summary_line
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from pathlib import Path
+
+    from watchdog.discover.stage import Found
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class _Memory:
-    """What the loop carries from one cycle to the next, per OSD."""
-
-    observation: Observation
-    status: OsdStatus
-    transitions: Counter[State] = field(default_factory=Counter)
-    restarts: int = 0
-
-
 class Watchdog:
-    """Owns the probers, the per-OSD memory and the latest snapshot."""
+    """Wires the stages into the loop; owns the latest snapshot."""
 
     def __init__(
         self, config: Config, config_path: Path | None = None, *, acting: bool = True
@@ -64,7 +45,7 @@ class Watchdog:
         self.config_path = config_path
         self.stop_event = threading.Event()
         self._reload_requested = threading.Event()
-        self._memory: dict[str, _Memory] = {}
+        self.memory = OsdMemory()
         self.acting = acting  # False for one-shot commands: they never act
         self.remediator: Remediator | None = None
         self._snapshot: Snapshot | None = None
@@ -72,8 +53,7 @@ class Watchdog:
         self._self_stalls = 0
         self.map_watcher: MapWatcher | None = None
         self._watching = False  # the watcher's thread runs (the daemon), or not (check)
-        found = config.discovery
-        self.discovery = LocalDiscovery(found.proc_root, found.process_names, found.clusters)
+        self.discovery = Discovery(config)
         self.probers = Probers.from_config(config)
         self._apply(config)
 
@@ -92,8 +72,7 @@ class Watchdog:
             self.remediator = Remediator.from_config(config)
         # A reload swaps settings, never state: remembered listeners (a zombie whose public
         # listener closed) and the fd trend outlive it.
-        found = config.discovery
-        self.discovery.configure(found.proc_root, found.process_names, found.clusters)
+        self.discovery.configure(config)
         self.probers = Probers.from_config(config, keep=self.probers)
 
     def latest(self) -> Snapshot | None:
@@ -176,12 +155,20 @@ class Watchdog:
         """One pass of the whole pipeline; publishes and returns the snapshot."""
         started = time.monotonic()
         cluster_map = self.fresh_map()
-        targets, runs, listening = self.discover_once(cluster_map)
-        # When discovery failed, the map's "placed here" is no evidence that a process is gone.
-        placed_map = cluster_map if all(not r.error for r in runs) else None
-        observations, probe_runs = self._probe(targets, listening, cluster_map, placed_map)
-        probing = time.monotonic() - started
-        if probing > self.config.loop.cycle_deadline + self.config.loop.probe_timeout_seconds:
+        found = self.discovery.run(cluster_map, self.memory.known())
+        probed = self.probers.observe(
+            found.targets, found.listening, cluster_map, self.config.loop.probe_timeout_seconds
+        )
+        transitions = self._assess(probed, time.monotonic() - started)
+        self._snapshot = self._publish(started, found, probed)
+        if self.remediator is not None:
+            # On this cycle's states, after they are published; it returns at once.
+            self.remediator.consider(self._snapshot, transitions)
+        return self._snapshot
+
+    def _assess(self, probed: Probed, probing: float) -> list[Transition]:
+        loop = self.config.loop
+        if probing > loop.cycle_deadline + loop.probe_timeout_seconds:
             # Probes end by the deadline; overrunning it by a whole timeout means this process
             # was frozen or starved (SIGSTOP, a stuck hypervisor). Timeouts measured across
             # the freeze are ours, not the OSDs': judge nothing from this cycle.
@@ -190,38 +177,29 @@ class Watchdog:
                 "the watchdog itself stalled (probing took %.1fs, deadline %.1fs); "
                 "suspending judgment for this cycle",
                 probing,
-                self.config.loop.cycle_deadline,
+                loop.cycle_deadline,
             )
-            transitions = []
-        else:
-            transitions = self._assess(observations)
-        overflows, netstat = self._listen_overflows()
+            return []
+        transitions = self.memory.record(probed.observations, self.config.assess, time.monotonic())
+        if self.map_watcher is not None and any(t.new is State.SUSPECT for t in transitions):
+            self.map_watcher.wake()  # confirm with the monitors now, not at the next refresh
+        return transitions
+
+    def _publish(self, started: float, found: Found, probed: Probed) -> Snapshot:
         self._cycles += 1
         ended = time.monotonic()
-        self._snapshot = Snapshot(
+        return Snapshot(
             taken_at=time.time(),
             monotonic_at=ended,
             cycle_seconds=ended - started,
             cycles=self._cycles,
-            osds=tuple(self._report(name) for name in sorted(self._memory, key=_osd_order)),
-            listen_overflows=overflows,
-            probe_runs=(*runs, *probe_runs, netstat),
+            osds=self.memory.reports(),
+            listen_overflows=probed.listen_overflows,
+            probe_runs=(*found.runs, *probed.runs),
             **self._action_counts(),
             map_status=self.map_watcher.status() if self.map_watcher else None,
             self_stalls=self._self_stalls,
         )
-        if self.remediator is not None:
-            # On this cycle's states, after they are published; it returns at once.
-            self.remediator.consider(self._snapshot, transitions)
-        return self._snapshot
-
-    def _listen_overflows(self) -> tuple[int | None, ProbeRun]:
-        started = time.monotonic()
-        try:
-            found = procfs.listen_overflows(self.config.discovery.proc_root)
-        except (OSError, ValueError) as exc:
-            return None, ProbeRun("netstat", time.monotonic() - started, str(exc))
-        return found, ProbeRun("netstat", time.monotonic() - started)
 
     def _action_counts(self) -> dict[str, Any]:
         return self.remediator.counts() if self.remediator is not None else {}
@@ -236,87 +214,3 @@ class Watchdog:
         if self.map_watcher is None:
             return None
         return self.map_watcher.status().fresh(time.monotonic(), self.config.cluster.max_age)
-
-    def discover_once(
-        self, cluster_map: ClusterMap | None = None
-    ) -> tuple[list[Target], list[ProbeRun], Sequence[sockdiag.TcpSocket]]:
-        """Static targets plus every local OSD process and its listeners (roles from the map).
-
-        Also returns the host's LISTEN dump, taken once here and handed on to the probes.
-        """
-        found = static_targets(self.config.discovery.static_targets)
-        if not self.config.discovery.local:
-            return found, [], ()
-        started = time.monotonic()
-        try:
-            listening = sockdiag.dump_listeners()
-            local = self.discovery.discover(listening)
-        except (sockdiag.SockDiagError, OSError) as exc:
-            # Our failure (our own fd limit, say), not the OSDs': those seen before are
-            # unobservable this cycle, never "exited".
-            log.warning("local discovery failed: %s", exc)
-            reason = f"watchdog: local discovery failed: {exc}"
-            known = [m.observation.target for m in self._memory.values()]
-            blind = [replace(t, blind_reason=reason) for t in known if t.incarnation is not None]
-            return blind + found, [ProbeRun("discover", time.monotonic() - started, str(exc))], ()
-        if cluster_map is not None:
-            local = [label_roles(t, cluster_map) for t in local]
-        return local + found, [ProbeRun("discover", time.monotonic() - started)], listening
-
-    def _probe(
-        self,
-        targets: list[Target],
-        listening: Sequence[sockdiag.TcpSocket],
-        cluster_map: ClusterMap | None,
-        placed: ClusterMap | None,
-    ) -> tuple[list[Observation], list[ProbeRun]]:
-        observations, runs = self.probers.observe(
-            targets, listening, cluster_map, self.config.loop.probe_timeout_seconds
-        )
-        known = {daemon: m.observation.target for daemon, m in self._memory.items()}
-        gone = not_running(targets, known, cluster_map, placed, self.config.cluster)
-        return observations + gone, runs
-
-    def _assess(self, observations: list[Observation]) -> list[Transition]:
-        now = time.monotonic()
-        transitions = []
-        for obs in observations:
-            daemon = obs.target.daemon
-            memory = self._memory.get(daemon)
-            status, transition = step(
-                memory.status if memory else None, obs, self.config.assess, now
-            )
-            if memory is None:
-                memory = self._memory[daemon] = _Memory(obs, status)
-            memory.status = status
-            memory.observation = obs
-            if transition is None:
-                continue
-            transitions.append(transition)
-            if transition.new is State.SUSPECT and self.map_watcher is not None:
-                self.map_watcher.wake()  # confirm with the monitors now, not at the next refresh
-            memory.transitions[transition.new] += 1
-            if transition.new is State.STARTING and transition.old is not None:
-                memory.restarts += 1
-            log.info(
-                "%s: %s -> %s: %s",
-                daemon,
-                transition.old or "(new)",
-                transition.new,
-                transition.cause,
-            )
-        return transitions
-
-    def _report(self, daemon: str) -> OsdReport:
-        memory = self._memory[daemon]
-        return OsdReport(
-            observation=memory.observation,
-            status=memory.status,
-            transitions=dict(memory.transitions),
-            restarts=memory.restarts,
-        )
-
-
-def _osd_order(daemon: str) -> tuple[int, str]:
-    number = daemon.removeprefix("osd.")
-    return (int(number), daemon) if number.isdigit() else (1 << 30, daemon)

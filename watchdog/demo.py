@@ -13,13 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
-
 from watchdog.act.steps import describe
 from watchdog.config import ActConfig, parse_config
 from watchdog.daemon import Watchdog
 from watchdog.errors import SimulatorError
-from watchdog.export import Health, SnapshotCollector, serve
+from watchdog.export import Health, SnapshotMetrics, serve
 from watchdog.model import State
 from watchdog.report import table
 from watchdog.sim.cluster import SimCluster
@@ -65,10 +63,10 @@ def run_demo(osds: int, listen: str, say: Callable[[str], None], *, live: bool) 
             }
         )
         watchdog = Watchdog(config)
-        registry = CollectorRegistry()
-        registry.register(SnapshotCollector(watchdog.latest))
         server = serve(
-            registry, Health(watchdog.latest, config.stall_after_seconds), config.web.host_port
+            SnapshotMetrics(),
+            Health(watchdog.latest, config.stall_after_seconds),
+            config.web.host_port,
         )
         host, port = server.server_address[:2]
         url = f"http://{host!s}:{port}/metrics"

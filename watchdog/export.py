@@ -1,8 +1,8 @@
-"""Export stage: one custom collector over the latest snapshot, served on /metrics and /healthz.
+"""Export stage: the metric families of the latest snapshot, served on /metrics and /healthz.
 
-The collector only reads the snapshot the loop last published, so a scrape never waits for a
-probe and never sees half a cycle, and an OSD that disappears from the snapshot disappears from
-/metrics without any ``.remove()`` bookkeeping.
+The families are made only from the snapshot the loop last published, so a scrape never
+waits for a probe and never sees half a cycle, and an OSD that disappears from the snapshot
+disappears from /metrics without any ``.remove()`` bookkeeping.
 """
 
 from __future__ import annotations
@@ -17,49 +17,55 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from watchdog import __version__
-from watchdog.export_cluster import PREFIX, action_metrics, cluster_metrics, gauge
-from watchdog.exposition import Exposition
-from watchdog.model import Outcome, Snapshot, State
+from watchdog.export_cluster import PREFIX, action_metrics, cluster_metrics, counter, gauge
+from watchdog.exposition import Exposition, Family, Kept, label_set
+from watchdog.model import Snapshot, State
 from watchdog.webauth import WebSecurity
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-
-    from prometheus_client.metrics_core import Metric
-    from prometheus_client.registry import CollectorRegistry
+    from collections.abc import Callable, Iterable, Iterator
 
     from watchdog.model import Endpoint
 
 log = logging.getLogger(__name__)
 
 ENDPOINT_LABELS = ("ceph_daemon", "role", "protocol", "address")
+STATE_LABELS = ("ceph_daemon", "state")
+STATES = tuple(State)
 
 
-def _endpoint_labels(daemon: str, endpoint: Endpoint) -> list[str]:
-    return [daemon, str(endpoint.role), str(endpoint.msgr), endpoint.address]
+def _endpoint_labels(key: tuple[str, Endpoint]) -> str:
+    daemon, endpoint = key
+    return label_set(ENDPOINT_LABELS, (daemon, endpoint.role, endpoint.msgr, endpoint.address))
 
 
-class SnapshotCollector:
-    """Yields metric families from whatever snapshot ``latest()`` returns."""
+def _state_lines(family: Family, daemon: str, values: Iterable[float]) -> str:
+    """One OSD's series of a family labelled by state, in state order, as text."""
+    return "".join(
+        family.line(label_set(STATE_LABELS, (daemon, state)), value)
+        for state, value in zip(STATES, values, strict=True)
+    )
 
-    def __init__(
-        self, latest: Callable[[], Snapshot | None], build: dict[str, str] | None = None
-    ) -> None:
-        self.latest = latest
-        self.build = build or {
-            "version": __version__,
-            "python_version": platform.python_version(),
-        }
 
-    def collect(self) -> Iterator[Metric]:
-        """Called by the registry on each scrape."""
-        build = InfoMetricFamily(f"{PREFIX}_build", "Version of the watchdog.")
-        build.add_metric([], self.build)
-        yield build
-        snapshot = self.latest()
+class SnapshotMetrics:
+    """The metric families of a snapshot (and the build info, snapshot or not)."""
+
+    def __init__(self, build: dict[str, str] | None = None) -> None:
+        build = build or {"version": __version__, "python_version": platform.python_version()}
+        self.build = gauge("build_info", "Version of the watchdog.", tuple(sorted(build)))
+        self.build.add_metric([build[k] for k in sorted(build)], 1.0)
+        self._endpoints: Kept[tuple[str, Endpoint]] = Kept()
+        self._state_sets: Kept[tuple[str, State]] = Kept()
+        self._entered: Kept[tuple[str, tuple[int, ...]]] = Kept()
+
+    def _endpoint(self, daemon: str, endpoint: Endpoint) -> str:
+        return self._endpoints.get((daemon, endpoint), _endpoint_labels)
+
+    def families(self, snapshot: Snapshot | None) -> Iterator[Family]:
+        """Every family, in exposition order."""
+        yield self.build
         if snapshot is None:
             return
         yield from self._loop(snapshot)
@@ -67,24 +73,22 @@ class SnapshotCollector:
         yield from self._banners(snapshot)
         yield from self._process(snapshot)
         yield from cluster_metrics(snapshot)
-
-    def describe(self) -> list[Metric]:
-        """Nothing to describe up front: families depend on the snapshot."""
-        return []
+        for kept in (self._endpoints, self._state_sets, self._entered):
+            kept.rotate()
 
     @staticmethod
-    def _loop(snapshot: Snapshot) -> Iterator[Metric]:
+    def _loop(snapshot: Snapshot) -> Iterator[Family]:
         duration = gauge("loop_duration_seconds", "Duration of the last probe cycle.")
         duration.add_metric([], snapshot.cycle_seconds)
         last = gauge("last_loop_timestamp_seconds", "Wall-clock time the last cycle ended.")
         last.add_metric([], snapshot.taken_at)
-        loops = CounterMetricFamily(f"{PREFIX}_loops", "Probe cycles completed.")
-        loops.add_metric([], snapshot.cycles)
-        stalls = CounterMetricFamily(
-            f"{PREFIX}_self_stalls",
+        loops = counter("loops", "Probe cycles completed.", (), {(): snapshot.cycles})
+        stalls = counter(
+            "self_stalls",
             "Cycles whose evidence was discarded because the watchdog itself was frozen.",
+            (),
+            {(): snapshot.self_stalls},
         )
-        stalls.add_metric([], snapshot.self_stalls)
         ok = gauge("probe_run_success", "1 if the prober ran without an error.", ("probe",))
         took = gauge("probe_run_duration_seconds", "Time a prober took.", ("probe",))
         for run in snapshot.probe_runs:
@@ -93,75 +97,71 @@ class SnapshotCollector:
         yield from (duration, last, loops, stalls, ok, took)
         yield from action_metrics(snapshot)
         if snapshot.listen_overflows is not None:
-            overflows = CounterMetricFamily(
-                f"{PREFIX}_host_listen_overflows",
+            yield counter(
+                "host_listen_overflows",
                 "Host-wide TcpExt ListenOverflows: connections dropped by full accept queues.",
+                (),
+                {(): snapshot.listen_overflows},
             )
-            overflows.add_metric([], snapshot.listen_overflows)
-            yield overflows
 
-    @staticmethod
-    def _states(snapshot: Snapshot) -> Iterator[Metric]:
-        labels = ("ceph_daemon", "state")
+    def _states(self, snapshot: Snapshot) -> Iterator[Family]:
+        labels, one = STATE_LABELS, ("ceph_daemon",)
         state = gauge("osd_state", "1 for the state the OSD is in, 0 for the others.", labels)
-        since = gauge(
-            "osd_state_since_timestamp_seconds", "When the OSD entered its state.", ("ceph_daemon",)
+        since = gauge("osd_state_since_timestamp_seconds", "When the OSD entered its state.", one)
+        entered = Family(
+            f"{PREFIX}_osd_transitions", "Transitions into each state.", "counter", labels
         )
-        entered = CounterMetricFamily(
-            f"{PREFIX}_osd_transitions", "Transitions into each state.", labels=list(labels)
-        )
-        restarts = CounterMetricFamily(
-            f"{PREFIX}_osd_restarts",
-            "New OSD processes seen after the first.",
-            labels=["ceph_daemon"],
+        restarts = Family(
+            f"{PREFIX}_osd_restarts", "New OSD processes seen after the first.", "counter", one
         )
         for report in snapshot.osds:
             daemon, status = report.observation.target.daemon, report.status
-            for candidate in State:
-                state.add_metric([daemon, candidate], 1.0 if status.state is candidate else 0.0)
-                entered.add_metric([daemon, candidate], report.transitions.get(candidate, 0))
+            # Seven lines each, the same while the state (or the count) holds: kept as text.
+            state.add_text(
+                self._state_sets.get(
+                    (daemon, status.state),
+                    lambda key: _state_lines(state, key[0], (float(s is key[1]) for s in STATES)),
+                )
+            )
+            counts = tuple(report.transitions.get(s, 0) for s in STATES)
+            entered.add_text(
+                self._entered.get(
+                    (daemon, counts), lambda key: _state_lines(entered, key[0], key[1])
+                )
+            )
             since.add_metric([daemon], snapshot.wall_time(status.since))
             restarts.add_metric([daemon], report.restarts)
         yield from (state, since, entered, restarts)
 
-    @staticmethod
-    def _banners(snapshot: Snapshot) -> Iterator[Metric]:
-        success = gauge("probe_success", "1 if the listener sent a Ceph banner.", ENDPOINT_LABELS)
+    def _banners(self, snapshot: Snapshot) -> Iterator[Family]:
         # One series per endpoint, labelled with the outcome it had: the seven zeros of a
         # full state set were half of all series at 1,000 endpoints and told nothing that
-        # `== 1` on the one present does not (dashboards and rules select that way).
+        # `== 1` on the one present does not (dashboards and rules select that way). A
+        # separate probe_success would repeat outcome="ok" for every endpoint: cut.
         outcome = gauge(
             "probe_outcome", "1, labelled with the outcome of the last probe.",
             (*ENDPOINT_LABELS, "outcome"),
         )  # fmt: skip
-        duration = gauge("probe_duration_seconds", "Duration of the last probe.", ENDPOINT_LABELS)
-        connect = gauge(
-            "probe_connect_seconds", "TCP connect time of the last probe.", ENDPOINT_LABELS
-        )
-        banner = gauge(
-            "probe_banner_seconds", "Time from connect start to banner.", ENDPOINT_LABELS
-        )
+        duration = gauge(
+            "probe_duration_seconds", "Duration of the last probe (connect to banner).",
+            ENDPOINT_LABELS,
+        )  # fmt: skip
         listening = gauge(
             "listener_present", "1 if the listening socket still exists.", ENDPOINT_LABELS
         )
         for report in snapshot.osds:
             daemon = report.observation.target.daemon
             for result in report.observation.banners:
-                labels = _endpoint_labels(daemon, result.endpoint)
-                success.add_metric(labels, 1.0 if result.outcome is Outcome.OK else 0.0)
-                outcome.add_metric([*labels, result.outcome], 1.0)
-                duration.add_metric(labels, result.duration_seconds)
-                _add_optional(connect, labels, result.connect_seconds)
-                _add_optional(banner, labels, result.banner_seconds)
+                labels = self._endpoint(daemon, result.endpoint)
+                outcome.add_labelled(f'{labels},outcome="{result.outcome}"', 1.0)
+                duration.add_labelled(labels, result.duration_seconds)
             for listener in report.observation.target.listeners:
                 if listener.inode is not None:
-                    listening.add_metric(
-                        _endpoint_labels(daemon, listener.endpoint), float(listener.present)
-                    )
-        yield from (success, outcome, duration, connect, banner, listening)
+                    labels = self._endpoint(daemon, listener.endpoint)
+                    listening.add_labelled(labels, float(listener.present))
+        yield from (outcome, duration, listening)
 
-    @staticmethod
-    def _process(snapshot: Snapshot) -> Iterator[Metric]:
+    def _process(self, snapshot: Snapshot) -> Iterator[Family]:
         one = ("ceph_daemon",)
         open_fds = gauge("osd_open_fds", "Open file descriptors of the OSD process.", one)
         max_fds = gauge("osd_max_fds", "Soft RLIMIT_NOFILE of the OSD process.", one)
@@ -175,7 +175,9 @@ class SnapshotCollector:
         queue = gauge(
             "listen_queue_length", "Connections waiting in the accept queue.", ENDPOINT_LABELS
         )
-        backlog = gauge("listen_backlog", "Accept queue limit of the listener.", ENDPOINT_LABELS)
+        # The limit is the same for every listener of a process (ms_tcp_listen_backlog):
+        # one series per OSD, not one per endpoint.
+        backlog = gauge("osd_listen_backlog", "Smallest accept queue limit of the OSD.", one)
         for report in snapshot.osds:
             obs = report.observation
             daemon = obs.target.daemon
@@ -186,13 +188,13 @@ class SnapshotCollector:
             _add_optional(eta, [daemon], obs.fds.seconds_to_exhaustion)
             _add_optional(heartbeats, [daemon], obs.heartbeat_connections)
             for sample in obs.listens:
-                labels = _endpoint_labels(daemon, sample.endpoint)
-                queue.add_metric(labels, sample.queue)
-                backlog.add_metric(labels, sample.backlog)
+                queue.add_labelled(self._endpoint(daemon, sample.endpoint), sample.queue)
+            if obs.listens:
+                backlog.add_metric([daemon], min(s.backlog for s in obs.listens))
         yield from (open_fds, max_fds, ratio, eta, heartbeats, queue, backlog)
 
 
-def _add_optional(family: GaugeMetricFamily, labels: list[str], value: float | None) -> None:
+def _add_optional(family: Family, labels: list[str], value: float | None) -> None:
     if value is not None:
         family.add_metric(labels, value)
 
@@ -219,14 +221,14 @@ class Health:
 
 
 def serve(
-    registry: CollectorRegistry,
+    metrics: SnapshotMetrics,
     health: Health,
     address: tuple[str, int],
     security: WebSecurity | None = None,
 ) -> ThreadingHTTPServer:
     """Start the HTTP(S) server in a daemon thread; the caller shuts it down."""
     guard = security or WebSecurity()
-    exposition = Exposition(registry, health.latest)
+    exposition = Exposition(metrics.families, health.latest)
 
     class Handler(BaseHTTPRequestHandler):
         timeout = 10  # a slow or silent client costs one thread for at most this long

@@ -4,34 +4,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from watchdog.exposition import Family
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
-
-    from prometheus_client import Metric
 
     from watchdog.model import Snapshot
 
 PREFIX = "osd_watchdog"
 
 
-def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:
+def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Family:
     """A gauge family with the watchdog's prefix."""
-    return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=list(labels))
+    return Family(f"{PREFIX}_{name}", doc, "gauge", labels)
 
 
-def counter(
-    name: str, doc: str, labels: tuple[str, ...], counts: Mapping[Any, float]
-) -> CounterMetricFamily:
+def counter(name: str, doc: str, labels: tuple[str, ...], counts: Mapping[Any, float]) -> Family:
     """A counter family with the watchdog's prefix, one sample per key (a label or a tuple)."""
-    family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=list(labels))
+    family = Family(f"{PREFIX}_{name}", doc, "counter", labels)
     for key, count in sorted(counts.items()):
         family.add_metric(list(key) if isinstance(key, tuple) else [key], count)
     return family
 
 
-def cluster_metrics(snapshot: Snapshot) -> Iterator[Metric]:
+def cluster_metrics(snapshot: Snapshot) -> Iterator[Family]:
     """What the monitors believe, and how asking them went."""
     status = snapshot.map_status
     if status is None:  # no cluster view configured
@@ -39,14 +35,15 @@ def cluster_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     source = [status.source]
     up = gauge("monitor_up", "1 if the last OSD map request succeeded.", ("source",))
     up.add_metric(source, 1.0 if status.last_ok else 0.0)
-    requests = CounterMetricFamily(
-        f"{PREFIX}_monitor_requests", "OSD map requests made.", labels=["source"]
+    requests = counter(
+        "monitor_requests", "OSD map requests made.", ("source",), {status.source: status.attempts}
     )
-    requests.add_metric(source, status.attempts)
-    failures = CounterMetricFamily(
-        f"{PREFIX}_monitor_failures", "OSD map requests that failed.", labels=["source"]
+    failures = counter(
+        "monitor_failures",
+        "OSD map requests that failed.",
+        ("source",),
+        {status.source: status.failures},
     )
-    failures.add_metric(source, status.failures)
     yield from (up, requests, failures)
     if status.last_seconds is not None:
         took = gauge(
@@ -82,7 +79,7 @@ def cluster_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     yield from (map_up, map_in, per_osd)
 
 
-def action_metrics(snapshot: Snapshot) -> Iterator[Metric]:
+def action_metrics(snapshot: Snapshot) -> Iterator[Family]:
     """Remediations by result, refusals by guard, and the fences this watchdog holds."""
     actions = counter(
         "actions",

@@ -148,6 +148,9 @@ class Target:
     incarnation: Incarnation | None = None
     listeners: tuple[Listener, ...] = ()
     blind_reason: str = ""  # non-empty when discovery could not look (e.g. access denied)
+    # No process although one should run here (seen before, or placed here by the map):
+    # nothing to probe, the observation says so.
+    not_running: bool = False
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:

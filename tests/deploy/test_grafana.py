@@ -29,11 +29,11 @@ def test_the_dashboard_covers_what_on_call_needs():
     for needed in (
         "osd_watchdog_osd_state",  # per-OSD state timeline
         "osd_watchdog_probe_outcome",
-        "osd_watchdog_probe_banner_seconds",
+        "osd_watchdog_probe_duration_seconds",
         "osd_watchdog_osd_fd_ratio",
         "osd_watchdog_osd_fd_exhaustion_seconds",
         "osd_watchdog_listen_queue_length",
-        "osd_watchdog_listen_backlog",
+        "osd_watchdog_osd_listen_backlog",
         "osd_watchdog_actions_total",
     ):
         assert needed in used

@@ -13,7 +13,7 @@ from watchdog.discover.local import (
     parse_osd_cmdline,
 )
 from watchdog.host.sockdiag import TcpSocket, dump_listeners
-from watchdog.model import Msgr, Outcome, Role
+from watchdog.model import Msgr, Outcome, Role, State
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def test_processes_with_other_names_or_clusters_are_ignored(sim):
 
 def test_all_eight_listeners_are_found_with_roles_from_the_bind_order(sim):
     watchdog = Watchdog(fast_config(sim.cluster), acting=False)
-    targets, _, _ = watchdog.discover_once()
+    targets = watchdog.discovery.run(None, {}).targets
     target = targets[0]
     ports = sim.osds[0].ready["ports"]
     labelled = [(e.role, e.msgr, e.port) for e in target.endpoints]
@@ -64,7 +64,7 @@ def test_all_eight_listeners_are_found_with_roles_from_the_bind_order(sim):
 
 def test_a_listener_closed_while_the_process_lives_is_remembered_and_refused(sim):
     watchdog = Watchdog(fast_config(sim.cluster), acting=False)
-    watchdog.discover_once()
+    watchdog.discovery.run(None, {})
     sim.command(1, "give_up", "close")
     sim.command(1, "exhaust")
     public_v2 = sim.osds[1].ready["ports"]["public"][0]
@@ -84,7 +84,7 @@ def test_a_reload_keeps_the_listener_a_zombie_closed_and_its_fd_trend(sim):
     """A reload swaps settings, never state: the closed listener is still probed (refused)."""
     config = fast_config(sim.cluster)
     watchdog = Watchdog(config, acting=False)
-    watchdog.discover_once()
+    watchdog.discovery.run(None, {})
     sim.command(1, "give_up", "close")
     sim.command(1, "exhaust")
     public_v2 = sim.osds[1].ready["ports"]["public"][0]
@@ -93,11 +93,15 @@ def test_a_reload_keeps_the_listener_a_zombie_closed_and_its_fd_trend(sim):
         results = {b.endpoint.port: b.outcome for b in snapshot.osds[1].observation.banners}
         return results.get(public_v2) is Outcome.REFUSED
 
-    cycle_until(watchdog, public_refused)
+    before = cycle_until(watchdog, public_refused)
     trend_before = dict(watchdog.probers.fds._history)
     watchdog._apply(replace(config, loop=replace(config.loop, probe_timeout_seconds=0.4)))
     snapshot = watchdog.cycle()  # the first cycle after the reload
     assert public_refused(snapshot)
+    # Nor are the states: no OSD starts over, none is judged anew from "first seen".
+    assert [r.transitions.get(State.STARTING) for r in snapshot.osds] == [1, 1, 1]
+    assert snapshot.osds[1].status.since >= before.osds[1].status.since
+    assert snapshot.osds[0].status == before.osds[0].status
     assert set(watchdog.probers.fds._history) == set(trend_before)
 
 

@@ -11,7 +11,7 @@ import socket
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from watchdog.model import Listener, Observation, Target
+from watchdog.model import Listener, Target
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -63,24 +63,22 @@ def expected_here(
 def not_running(
     targets: Sequence[Target],
     known: Mapping[str, Target],
-    cluster_map: ClusterMap | None,
     placed: ClusterMap | None,
     config: ClusterConfig,
-) -> list[Observation]:
+) -> list[Target]:
     """OSDs seen before (``known``), or placed on this host by the map, with no process now.
 
     ``placed`` is the map only when local discovery worked this cycle: after a failed one,
     the map saying an OSD belongs here is no evidence that its process is gone.
     """
-    missing: dict[str, Observation] = {}
+    missing: dict[str, Target] = {}
     if placed is not None:
         local = [t for t in targets if t.incarnation is not None]
         hosts = this_host(config.hostname)
-        for target, map_osd in expected_here(placed, local, hosts, config.name):
-            missing[target.daemon] = Observation(target, alive=False, map_osd=map_osd)
+        for target, _ in expected_here(placed, local, hosts, config.name):
+            missing[target.daemon] = replace(target, not_running=True)
     seen = {t.daemon for t in targets}
     for daemon, target in known.items():
         if daemon not in seen and daemon not in missing:
-            osd = cluster_map.osds.get(daemon) if cluster_map else None
-            missing[daemon] = Observation(target, alive=False, map_osd=osd)
+            missing[daemon] = replace(target, not_running=True, blind_reason="")
     return list(missing.values())

@@ -16,8 +16,7 @@ import errno
 import ipaddress
 import socket
 import struct
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -43,9 +42,12 @@ class SockDiagError(OSError):
     """The kernel refused or failed the dump (e.g. no netlink in this sandbox)."""
 
 
-@dataclass(frozen=True, slots=True)
-class TcpSocket:
-    """One socket from a dump. For LISTEN: queue = accept queue now, backlog = its limit."""
+class TcpSocket(NamedTuple):
+    """One socket from a dump. For LISTEN: queue = accept queue now, backlog = its limit.
+
+    A named tuple, not a frozen dataclass: made once per socket per dump, and a frozen
+    dataclass's ``__init__`` was half of what a dump of a thousand listeners cost.
+    """
 
     host: str
     port: int
@@ -90,8 +92,10 @@ def _request(family: int, states: int, bytecode: bytes) -> bytes:
 
 def _address(family: int, raw: bytes) -> str:
     if family == socket.AF_INET:
-        return str(ipaddress.IPv4Address(raw[:4]))
-    return str(ipaddress.IPv6Address(raw))
+        # inet_ntop writes IPv4 exactly as ipaddress does, in a tenth of the time: a host
+        # with a thousand listeners parses two thousand addresses a cycle.
+        return socket.inet_ntop(socket.AF_INET, raw[:4])
+    return str(ipaddress.IPv6Address(raw))  # its own spelling of v4-mapped, kept as it was
 
 
 def _parse(family: int, data: bytes, offset: int) -> TcpSocket:

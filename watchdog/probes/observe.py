@@ -1,8 +1,10 @@
 """Probe stage, orchestration: run every prober over the targets, one observation per OSD.
 
-Listen, banner and fd probes run over every target; the heartbeat count (the one whose cost
-grows with the host's connections, see bench/RESULTS.md) only over OSDs whose client path
-just failed, since only they need the evidence.
+Listen, banner and fd probes run over every target with a process or an address to try;
+the heartbeat count (the one whose cost grows with the host's connections, see
+bench/RESULTS.md) only over OSDs whose client path just failed, since only they need the
+evidence. Targets discovery marked ``not_running`` are observed as gone without a probe.
+The host-wide accept-queue counter is read once per cycle beside them.
 """
 
 from __future__ import annotations
@@ -15,14 +17,25 @@ from watchdog.model import FdOutcome, FdSample, Observation
 from watchdog.probes import run_probe
 from watchdog.probes.fds import FdProbe
 from watchdog.probes.listen import HeartbeatProbe, ListenProbe
+from watchdog.probes.netstat import listen_overflows
 from watchdog.probes.tcp import BannerProbe
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from watchdog.config import Config
     from watchdog.host.sockdiag import TcpSocket
-    from watchdog.model import ClusterMap, ProbeRun, Target
+    from watchdog.model import ClusterMap, MapOsd, ProbeRun, Target
+
+
+@dataclass(frozen=True, slots=True)
+class Probed:
+    """What the probe stage hands to assess: one observation per target, and host facts."""
+
+    observations: list[Observation]
+    runs: list[ProbeRun]
+    listen_overflows: int | None = None
 
 
 @dataclass(slots=True)
@@ -32,6 +45,7 @@ class Probers:
     banner: BannerProbe
     fds: FdProbe
     heartbeat: HeartbeatProbe
+    proc_root: Path
 
     @classmethod
     def from_config(cls, config: Config, keep: Probers | None = None) -> Probers:
@@ -46,6 +60,7 @@ class Probers:
             banner=BannerProbe(config.loop.max_in_flight, config.loop.cycle_deadline),
             fds=fds,
             heartbeat=HeartbeatProbe(),
+            proc_root=config.discovery.proc_root,
         )
 
     def observe(
@@ -54,11 +69,17 @@ class Probers:
         listening: Sequence[TcpSocket],
         cluster_map: ClusterMap | None,
         timeout: float,
-    ) -> tuple[list[Observation], list[ProbeRun]]:
+    ) -> Probed:
         """Every probe over every target, combined into one observation per OSD.
 
         ``listening`` is the host's LISTEN dump that discovery took this cycle.
         """
+        gone = [
+            Observation(t, alive=False, map_osd=_map_osd(cluster_map, t))
+            for t in targets
+            if t.not_running
+        ]
+        targets = [t for t in targets if not t.not_running]
         listens, listen_run = run_probe(ListenProbe(listening), targets, timeout)
         banners, banner_run = run_probe(self.banner, targets, timeout)
         fds, fd_run = run_probe(self.fds, targets, timeout)
@@ -72,7 +93,7 @@ class Probers:
                 fds=fds.get(t.daemon, FdSample(FdOutcome.NOT_LOCAL)),
                 listens=listens.get(t.daemon, ()),
                 process_age_seconds=_age(t, wall),
-                map_osd=cluster_map.osds.get(t.daemon) if cluster_map else None,
+                map_osd=_map_osd(cluster_map, t),
             )
             for t in targets
         ]
@@ -80,7 +101,13 @@ class Probers:
         failing = [o.target for o in observations if _client_failing(o)]
         beats, beat_run = run_probe(self.heartbeat, failing, timeout)
         observations = [_with_heartbeats(o, beats.get(o.target.daemon)) for o in observations]
-        return observations, [listen_run, banner_run, fd_run, beat_run]
+        overflows, netstat_run = listen_overflows(self.proc_root)
+        runs = [listen_run, banner_run, fd_run, beat_run, netstat_run]
+        return Probed(observations + gone, runs, overflows)
+
+
+def _map_osd(cluster_map: ClusterMap | None, target: Target) -> MapOsd | None:
+    return cluster_map.osds.get(target.daemon) if cluster_map is not None else None
 
 
 def _age(target: Target, wall: float) -> float | None:

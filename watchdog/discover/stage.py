@@ -1,0 +1,87 @@
+"""Discover stage, whole: every target of this cycle, and the LISTEN dump it was read from.
+
+The targets are the local OSD processes (listeners labelled with the map's roles), the static
+targets, and the OSDs that should run here and do not: seen in an earlier cycle, or placed on
+this host by the map. Those come out marked ``not_running``, so the probe stage need not
+know why they are there. The host's LISTEN sockets are dumped once here and handed on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from watchdog.discover.local import LocalDiscovery
+from watchdog.discover.mapped import label_roles, not_running
+from watchdog.discover.static import static_targets
+from watchdog.host import sockdiag
+from watchdog.model import ProbeRun
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from watchdog.config import Config
+    from watchdog.model import ClusterMap, Target
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What discovery hands to the probe stage."""
+
+    targets: list[Target]
+    runs: list[ProbeRun]
+    listening: Sequence[sockdiag.TcpSocket] = ()
+
+
+class Discovery:
+    """The discover stage; keeps each incarnation's remembered listeners across reloads."""
+
+    def __init__(self, config: Config) -> None:
+        found = config.discovery
+        self.local = LocalDiscovery(found.proc_root, found.process_names, found.clusters)
+        self.config = config
+
+    def configure(self, config: Config) -> None:
+        """New settings; what was remembered stays (a reload swaps settings, never state)."""
+        found = config.discovery
+        self.local.configure(found.proc_root, found.process_names, found.clusters)
+        self.config = config
+
+    def run(self, cluster_map: ClusterMap | None, known: Mapping[str, Target]) -> Found:
+        """Every target of this cycle; ``known``: the OSDs earlier cycles saw, by daemon name."""
+        static = static_targets(self.config.discovery.static_targets)
+        if not self.config.discovery.local:
+            return Found(static + not_running(static, known, None, self.config.cluster), [])
+        started = time.monotonic()
+        try:
+            listening = sockdiag.dump_listeners()
+            local = self.local.discover(listening)
+        except (sockdiag.SockDiagError, OSError) as exc:
+            return self._failed(exc, known, static, time.monotonic() - started)
+        if cluster_map is not None:
+            local = [label_roles(t, cluster_map) for t in local]
+        targets = local + static
+        gone = not_running(targets, known, cluster_map, self.config.cluster)
+        run = ProbeRun("discover", time.monotonic() - started)
+        return Found(targets + gone, [run], listening)
+
+    def _failed(
+        self, exc: Exception, known: Mapping[str, Target], static: list[Target], took: float
+    ) -> Found:
+        # Our failure (our own fd limit, say), not the OSDs': every process seen before is
+        # unobservable this cycle, never "exited"; and the map saying an OSD belongs here is
+        # no evidence that its process is gone.
+        log.warning("local discovery failed: %s", exc)
+        reason = f"watchdog: local discovery failed: {exc}"
+        blind = [
+            replace(t, blind_reason=reason, not_running=False)
+            for t in known.values()
+            if t.incarnation is not None
+        ]
+        targets = blind + static
+        gone = not_running(targets, known, None, self.config.cluster)
+        return Found(targets + gone, [ProbeRun("discover", took, str(exc))])
