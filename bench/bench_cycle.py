@@ -14,16 +14,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Blackbox, machine
+from common import SMOKE, Blackbox, machine
 
 from watchdog.config import parse_config
 from watchdog.daemon import Watchdog
 from watchdog.sim.farm import Farm
 
-ENDPOINTS = 1000
+ENDPOINTS = 40 if SMOKE else 1000
 PER_OSD = 8
 TIMEOUT = 1.0
-CYCLES = 5
+CYCLES = 2 if SMOKE else 5
 
 
 def watchdog_for(ports: list[int]) -> Watchdog:

@@ -19,13 +19,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from typing import TYPE_CHECKING
 
-from common import machine
+from common import SMOKE, arg, machine
 
 from watchdog.config import parse_config
 from watchdog.daemon import Watchdog
@@ -135,4 +134,4 @@ def main(rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
+    main(1 if SMOKE else int(arg(0, 20)))

@@ -8,6 +8,7 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +17,15 @@ import requests
 
 HERE = Path(__file__).resolve().parent
 TICKS = os.sysconf("SC_CLK_TCK")
+# `--smoke`: every script runs at a tiny size in the test suite (tests/test_bench.py), so a
+# benchmark that no longer runs fails CI instead of rotting until someone needs its figures.
+SMOKE = "--smoke" in sys.argv
+ARGS = [a for a in sys.argv[1:] if a != "--smoke"]
+
+
+def arg(index: int, default: float) -> float:
+    """Positional argument ``index`` (``--smoke`` aside), or ``default``."""
+    return float(ARGS[index]) if len(ARGS) > index else default
 
 
 def free_port() -> int:
@@ -66,12 +76,12 @@ BLACKBOX_CONFIG = """modules:
     tcp:
       preferred_ip_protocol: ip4
       query_response:
-        - expect: "^ceph v2"
+        - expect: "^ceph v"
 """
 
 
 class Blackbox:
-    """prometheus-blackbox-exporter with a module that expects the Ceph banner."""
+    """prometheus-blackbox-exporter with a module that expects a Ceph banner (v2 or v1)."""
 
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")

@@ -3,9 +3,10 @@ random. Reports the watchdog's RSS and open fds over time, and missed and false 
 
     .venv/bin/python bench/soak.py [MINUTES]   (default 20)
 
-Every 10-25 s one healthy OSD gets a random fault (stall, fd exhaustion with the listener
-left open or closed); it must be called a zombie within 10 s (else: missed) and is healed
-once it is. An OSD without a fault that is ever called suspect or zombie is a false detection.
+Every 10-25 s (3-5 s in the smoke run) one healthy OSD gets a random fault (stall, fd
+exhaustion with the listener left open or closed); it must be called a zombie within 10 s
+(else: missed) and is healed once it is. An OSD without a fault that is ever called suspect
+or zombie is a false detection.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import time
 from pathlib import Path
 
 import requests
-from common import cpu_seconds, free_port, machine, rss_mib
+from common import SMOKE, arg, cpu_seconds, free_port, machine, rss_mib
 from prometheus_client.parser import text_string_to_metric_families
 
 from watchdog.sim.cluster import SimCluster
 
 FAULTS = (("stall",), ("exhaust",), ("give_up close", "exhaust"))
 OSDS = 4
+FAULT_GAP = (3.0, 5.0) if SMOKE else (10.0, 25.0)  # seconds between faults
+SAMPLE_EVERY = 3.0 if SMOKE else 10.0
 
 
 def states(port: int) -> dict[str, str]:
@@ -74,7 +77,7 @@ def main(minutes: float) -> None:  # noqa: PLR0912, PLR0915 - one bounded scenar
                     pass
                 threading.Event().wait(0.5)
             started = time.monotonic()
-            next_fault = started + rng.uniform(10, 25)
+            next_fault = started + rng.uniform(*FAULT_GAP)
             next_sample = started
             while time.monotonic() - started < minutes * 60:
                 now = time.monotonic()
@@ -112,7 +115,7 @@ def main(minutes: float) -> None:  # noqa: PLR0912, PLR0915 - one bounded scenar
                             sim.command(osd, *command.split())
                         faulted[osd] = now
                         injected += 1
-                    next_fault = now + rng.uniform(10, 25)
+                    next_fault = now + rng.uniform(*FAULT_GAP)
                 if now >= next_sample:
                     samples.append(
                         (
@@ -122,7 +125,7 @@ def main(minutes: float) -> None:  # noqa: PLR0912, PLR0915 - one bounded scenar
                             cpu_seconds(daemon.pid),
                         )
                     )
-                    next_sample = now + 10
+                    next_sample = now + SAMPLE_EVERY
                 threading.Event().wait(0.5)
         finally:
             daemon.terminate()
@@ -141,4 +144,4 @@ def main(minutes: float) -> None:  # noqa: PLR0912, PLR0915 - one bounded scenar
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 20.0)
+    main(0.4 if SMOKE else arg(0, 20.0))

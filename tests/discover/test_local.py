@@ -1,6 +1,10 @@
 """Local discovery against real (simulated) OSD processes."""
 
+import contextlib
+import socket
+import threading
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +81,7 @@ def test_a_listener_closed_while_the_process_lives_is_remembered_and_refused(sim
     snapshot = cycle_until(watchdog, public_closed)
     results = {b.endpoint.port: b.outcome for b in snapshot.osds[1].observation.banners}
     assert results[public_v2] is Outcome.REFUSED
-    assert public_v2 not in {s.port for s in dump_listeners()}
+    assert public_v2 not in {s.port for s in dump_listeners().values()}
 
 
 def test_a_reload_keeps_the_listener_a_zombie_closed_and_its_fd_trend(sim):
@@ -151,3 +155,42 @@ def test_rebound_listeners_keep_their_roles_by_address_whatever_their_fd_order()
     assert roles[6801] == (Role.PUBLIC, 201)
     assert roles[6804] == (Role.HB_FRONT, 204)
     assert roles[6805] == (Role.HB_FRONT, 205)
+
+
+def test_known_listeners_are_read_with_a_dump_filtered_to_their_ports(sim):
+    """A busy host's other listeners are not read while the OSDs' own are all there."""
+    asked: list[object] = []
+
+    def recording(ports=None):
+        asked.append(None if ports is None else frozenset(ports))
+        return dump_listeners(ports)
+
+    unrelated = socket.socket()
+    unrelated.bind(("127.0.0.1", 0))
+    unrelated.listen(1)
+    with unrelated:
+        discovery = LocalDiscovery(Path("/proc"), ["ceph-osd"], [sim.cluster])
+        discovery.discover(recording)  # first sight: every listener must be looked at
+        assert asked == [None]
+        asked.clear()
+        targets, listening = discovery.discover(recording)
+        ports = {
+            p for osd in sim.osds.values() for ports in osd.ready["ports"].values() for p in ports
+        }
+        assert asked == [frozenset(ports)]
+        assert unrelated.getsockname()[1] not in {s.port for s in listening.values()}
+        assert all(li.present for t in targets for li in t.listeners)
+        # A listener gone: the filtered dump shows it, and a full one looks for a rebind.
+        sim.command(1, "give_up", "close")
+        sim.command(1, "exhaust")
+        public_v2 = sim.osds[1].ready["ports"]["public"][0]
+        for _ in range(40):
+            with contextlib.suppress(OSError):  # a client: its accept fails, the loop gives up
+                socket.create_connection(("127.0.0.1", public_v2), timeout=0.5).close()
+            asked.clear()
+            targets, _ = discovery.discover(recording)
+            gone = {li.endpoint.port for t in targets for li in t.listeners if not li.present}
+            if public_v2 in gone:
+                break
+            threading.Event().wait(0.1)
+        assert asked == [frozenset(ports), None]

@@ -47,7 +47,7 @@ def test_without_local_discovery_the_map_is_no_evidence_that_a_process_is_missin
 
 
 def test_a_failed_discovery_makes_known_processes_unobservable_never_gone(monkeypatch):
-    def broken():
+    def broken(*_args):
         raise OSError(24, "Too many open files")
 
     monkeypatch.setattr(sockdiag, "dump_listeners", broken)
@@ -57,4 +57,4 @@ def test_a_failed_discovery_makes_known_processes_unobservable_never_gone(monkey
     assert [(t.daemon, t.not_running) for t in found.targets] == [("osd.3", False)]
     assert "local discovery failed" in found.targets[0].blind_reason
     assert "Too many open files" in found.runs[0].error
-    assert found.listening == ()
+    assert dict(found.listening) == {}

@@ -69,3 +69,16 @@ def test_an_unreadable_netstat_is_an_error_for_the_caller_to_report(tmp_path):
 def test_a_kernel_without_the_counter_has_no_value(tmp_path):
     write(tmp_path, "net/netstat", "TcpExt: SyncookiesSent\nTcpExt: 0\n")
     assert procfs.listen_overflows(tmp_path) is None
+
+
+def test_processes_are_found_by_name_from_comm_alone(tmp_path):
+    for pid, comm in ((10, "ceph-osd"), (11, "bash"), (12, "a-very-long-pro"), (13, None)):
+        (tmp_path / str(pid)).mkdir()
+        if comm is not None:  # 13: its comm vanished (the process exited mid-scan)
+            (tmp_path / str(pid) / "comm").write_text(comm + "\n")
+    (tmp_path / "self").mkdir()
+    # The kernel keeps 15 bytes of a name: a longer one matches on those.
+    assert sorted(procfs.processes_named(tmp_path, ["ceph-osd", "a-very-long-process"])) == [
+        10,
+        12,
+    ]

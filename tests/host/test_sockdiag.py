@@ -16,12 +16,20 @@ def test_a_listener_shows_its_accept_queue_and_backlog(server):
     listener = server(None, backlog=7)
     waiting = [socket.create_connection(("127.0.0.1", listener.port)) for _ in range(3)]
     try:
-        found = find(listener.port, dump_listeners())
+        found = find(listener.port, dump_listeners().values())
     finally:
         for sock in waiting:
             sock.close()
     assert (found.host, found.queue, found.backlog) == ("127.0.0.1", 3, 7)
     assert found.inode > 0
+
+
+def test_the_dump_is_keyed_by_the_inode_each_socket_carries(server):
+    server(None)
+    dump = dump_listeners()
+    assert len(dump) >= 1
+    assert all(dump[inode].inode == inode for inode in dump)
+    assert dump.get(0) is None  # an inode no listener has: not there, no error
 
 
 def test_ipv6_listeners_are_dumped_too():
@@ -32,7 +40,7 @@ def test_ipv6_listeners_are_dumped_too():
         pytest.skip("no IPv6 loopback on this host")
     with sock:
         sock.listen(3)
-        found = find(sock.getsockname()[1], dump_listeners())
+        found = find(sock.getsockname()[1], dump_listeners().values())
     assert (found.host, found.backlog) == ("::1", 3)
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -21,13 +22,15 @@ from watchdog.host import procfs
 from watchdog.model import Endpoint, Incarnation, Listener, Msgr, Role, Target
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-    from pathlib import Path
+    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
     from watchdog.host.sockdiag import TcpSocket
 
+    Dump = Callable[[Collection[int] | None], Mapping[int, TcpSocket]]
+
 log = logging.getLogger(__name__)
 
+PROC = Path("/proc")
 ROLE_ORDER = (Role.PUBLIC, Role.CLUSTER, Role.HB_FRONT, Role.HB_BACK)
 ACCESS_HINT = "run as the OSDs' user (ceph) or with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE"
 
@@ -63,18 +66,25 @@ def parse_osd_cmdline(cmdline: Sequence[str]) -> tuple[str, str] | None:
     return f"osd.{int(osd_id)}", cluster
 
 
-def find_osd_processes(names: Iterable[str], clusters: Iterable[str] = ()) -> list[OsdProcess]:
+def find_osd_processes(
+    names: Iterable[str], clusters: Iterable[str] = (), proc_root: Path = PROC
+) -> list[OsdProcess]:
     """Every process whose name is in ``names`` and whose command line names an OSD id."""
     wanted, only = set(names), set(clusters)
     found: dict[tuple[str, str], OsdProcess] = {}
-    for proc in psutil.process_iter(["name", "cmdline", "create_time"]):
-        info = proc.info
-        if info["name"] not in wanted or not info["cmdline"]:
+    for pid in procfs.processes_named(proc_root, wanted):
+        try:
+            proc = psutil.Process(pid)
+            with proc.oneshot():
+                name, cmdline, started = proc.name(), proc.cmdline(), proc.create_time()
+        except psutil.Error:
+            continue  # gone since the scan, or not ours to read
+        if name not in wanted or not cmdline:
             continue
-        parsed = parse_osd_cmdline(info["cmdline"])
+        parsed = parse_osd_cmdline(cmdline)
         if parsed is None or (only and parsed[1] not in only):
             continue
-        osd = OsdProcess(parsed[0], parsed[1], Incarnation(proc.pid, info["create_time"]))
+        osd = OsdProcess(parsed[0], parsed[1], Incarnation(pid, started))
         key = (osd.cluster, osd.daemon)
         # Two processes for one id happen for a moment during a restart: the newer one counts.
         if key not in found or found[key].incarnation.create_time < osd.incarnation.create_time:
@@ -118,21 +128,52 @@ class LocalDiscovery:
         self.names = tuple(names)
         self.clusters = tuple(clusters)
 
-    def discover(self, listening: Sequence[TcpSocket]) -> list[Target]:
-        """Targets for every OSD process now running, with remembered and new listeners."""
-        processes = find_osd_processes(self.names, self.clusters)
-        by_inode = {s.inode: s for s in listening}
+    def discover(self, dump: Dump) -> tuple[list[Target], Mapping[int, TcpSocket]]:
+        """Targets for every OSD process now running, and the LISTEN dump they were read from.
+
+        ``dump(ports)`` dumps the host's listeners: only those on ``ports``, or all of them
+        for None. While every OSD's listeners are known and all still there, a dump filtered
+        in the kernel to their ports is enough, and the host's other listeners (a thousand
+        on a busy host) are never read. A new or still-binding process, or a listener gone
+        or new on a known port, takes a full dump: that is what finds a listener bound
+        anywhere else, a rebind after a mark-down for one.
+        """
+        processes = find_osd_processes(self.names, self.clusters, self.proc_root)
+        ports = self._steady_ports(processes)
+        full = True
+        if ports is not None:
+            listening = dump(ports)
+            full = not self._unchanged(processes, listening)
+        if full:
+            listening = dump(None)
         owned = {i for m in self._memory.values() for i in m.listeners}
-        unowned = frozenset(by_inode) - owned
-        rescan_all = unowned != self._last_unowned
-        targets = [self._target(p, by_inode, rescan=rescan_all) for p in processes]
+        rescan_all = full and frozenset(listening) - owned != self._last_unowned
+        targets = [self._target(p, listening, rescan=rescan_all) for p in processes]
         alive = {p.incarnation for p in processes}
         self._memory = {k: v for k, v in self._memory.items() if k in alive}
-        owned = {i for m in self._memory.values() for i in m.listeners}
-        self._last_unowned = frozenset(by_inode) - owned
-        return targets
+        if full:
+            owned = {i for m in self._memory.values() for i in m.listeners}
+            self._last_unowned = frozenset(listening) - owned
+        return targets, listening
 
-    def _target(self, osd: OsdProcess, by_inode: dict[int, TcpSocket], *, rescan: bool) -> Target:
+    def _steady_ports(self, processes: Sequence[OsdProcess]) -> set[int] | None:
+        """Every port of every known OSD listener; None when some process needs a full look."""
+        ports: set[int] = set()
+        for osd in processes:
+            memory = self._memory.get(osd.incarnation)
+            if memory is None or not memory.complete:
+                return None
+            ports.update(li.endpoint.port for li in memory.listeners.values())
+        return ports
+
+    def _unchanged(self, processes: Sequence[OsdProcess], listening: Mapping[int, Any]) -> bool:
+        """The filtered dump holds exactly the listeners remembered: none gone, none new."""
+        remembered = {i for p in processes for i in self._memory[p.incarnation].listeners}
+        return set(listening) == remembered
+
+    def _target(
+        self, osd: OsdProcess, by_inode: Mapping[int, TcpSocket], *, rescan: bool
+    ) -> Target:
         memory = self._memory.setdefault(osd.incarnation, _Memory())
         target = Target(osd.daemon, osd.cluster, osd.incarnation)
         if rescan or not memory.complete:

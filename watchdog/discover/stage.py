@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from watchdog.discover.local import LocalDiscovery
@@ -20,7 +20,7 @@ from watchdog.host import sockdiag
 from watchdog.model import ProbeRun
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from watchdog.config import Config
     from watchdog.model import ClusterMap, Target
@@ -34,7 +34,7 @@ class Found:
 
     targets: list[Target]
     runs: list[ProbeRun]
-    listening: Sequence[sockdiag.TcpSocket] = ()
+    listening: Mapping[int, sockdiag.TcpSocket] = field(default_factory=dict)  # by inode
 
 
 class Discovery:
@@ -43,23 +43,23 @@ class Discovery:
     def __init__(self, config: Config) -> None:
         found = config.discovery
         self.local = LocalDiscovery(found.proc_root, found.process_names, found.clusters)
-        self.config = config
+        self.configure(config)
 
     def configure(self, config: Config) -> None:
         """New settings; what was remembered stays (a reload swaps settings, never state)."""
         found = config.discovery
         self.local.configure(found.proc_root, found.process_names, found.clusters)
         self.config = config
+        self.static = static_targets(found.static_targets)  # they change only with the config
 
     def run(self, cluster_map: ClusterMap | None, known: Mapping[str, Target]) -> Found:
         """Every target of this cycle; ``known``: the OSDs earlier cycles saw, by daemon name."""
-        static = static_targets(self.config.discovery.static_targets)
+        static = list(self.static)
         if not self.config.discovery.local:
             return Found(static + not_running(static, known, None, self.config.cluster), [])
         started = time.monotonic()
         try:
-            listening = sockdiag.dump_listeners()
-            local = self.local.discover(listening)
+            local, listening = self.local.discover(sockdiag.dump_listeners)
         except (sockdiag.SockDiagError, OSError) as exc:
             return self._failed(exc, known, static, time.monotonic() - started)
         if cluster_map is not None:

@@ -12,9 +12,11 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
 UNLIMITED = -1
+COMM_LEN = 15  # the kernel keeps the first 15 bytes of a process's name (TASK_COMM_LEN - 1)
 
 
 def _gone_or_denied(exc: OSError, pid: int) -> OSError:
@@ -103,3 +105,32 @@ def listen_overflows(proc_root: Path) -> int | None:
             value = row.get("ListenOverflows")
             return int(value) if value is not None else None
     return None
+
+
+def processes_named(proc_root: Path, names: Iterable[str]) -> list[int]:
+    """Pids whose name (``/proc/PID/comm``, 15 bytes at most) is one of ``names``.
+
+    One small read per process, with bare os calls: asking psutil for every process's name
+    and command line cost nine times as much (3.8 ms against 0.42 ms for 64 processes,
+    bench/RESULTS.md), and a host runs hundreds. A longer name matches on its first 15
+    bytes here; the caller checks the whole name on the few that match.
+    """
+    wanted = {name.encode()[:COMM_LEN] + b"\n" for name in names}
+    root = str(proc_root)
+    found = []
+    for entry in os.listdir(root):
+        if not entry.isdigit():
+            continue
+        try:
+            fd = os.open(f"{root}/{entry}/comm", os.O_RDONLY)
+        except OSError:
+            continue  # gone since the listing, or hidden from us
+        try:
+            name = os.read(fd, 64)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        if name in wanted:
+            found.append(int(entry))
+    return found

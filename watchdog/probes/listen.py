@@ -13,17 +13,16 @@ from watchdog.host import sockdiag
 from watchdog.model import HEARTBEAT_ROLES, ListenSample, Role, Target
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 
 def listen_samples(
-    target: Target, listening: Sequence[sockdiag.TcpSocket]
+    target: Target, listening: Mapping[int, sockdiag.TcpSocket]
 ) -> tuple[ListenSample, ...]:
     """Queue and backlog of each of the target's listeners that still exists."""
-    by_inode = {s.inode: s for s in listening}
     samples = []
     for listener in target.listeners:
-        sock = by_inode.get(listener.inode) if listener.inode is not None else None
+        sock = listening.get(listener.inode) if listener.inode is not None else None
         if sock is not None:
             samples.append(ListenSample(listener.endpoint, sock.queue, sock.backlog))
     return tuple(samples)
@@ -60,7 +59,7 @@ class ListenProbe:
 
     name = "listen"
 
-    def __init__(self, listening: Sequence[sockdiag.TcpSocket]) -> None:
+    def __init__(self, listening: Mapping[int, sockdiag.TcpSocket]) -> None:
         self.listening = listening
 
     def run(

@@ -21,7 +21,7 @@ from watchdog.probes.netstat import listen_overflows
 from watchdog.probes.tcp import BannerProbe
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping
     from pathlib import Path
 
     from watchdog.config import Config
@@ -66,13 +66,13 @@ class Probers:
     def observe(
         self,
         targets: list[Target],
-        listening: Sequence[TcpSocket],
+        listening: Mapping[int, TcpSocket],
         cluster_map: ClusterMap | None,
         timeout: float,
     ) -> Probed:
         """Every probe over every target, combined into one observation per OSD.
 
-        ``listening`` is the host's LISTEN dump that discovery took this cycle.
+        ``listening`` is the host's LISTEN dump (by inode) that discovery took this cycle.
         """
         gone = [
             Observation(t, alive=False, map_osd=_map_osd(cluster_map, t))
