@@ -130,7 +130,9 @@ def test_values_are_exported_under_their_names_and_labels():
     labels = {**daemon, "role": "public", "protocol": "v2", "address": "v2:127.0.0.1:6800"}
     assert value("osd_watchdog_probe_outcome", {**labels, "outcome": "ok"}) is None
     assert value("osd_watchdog_probe_outcome", {**labels, "outcome": "refused"}) == 1
-    assert value("osd_watchdog_listener_present", labels) == 0
+    assert value("osd_watchdog_listener_vanished", labels) == 1
+    beat = {**labels, "role": "hb_front", "address": "v2:127.0.0.1:6804"}
+    assert value("osd_watchdog_listener_vanished", beat) is None  # still there: no series
     assert value("osd_watchdog_osd_fd_ratio", daemon) == pytest.approx(250 / 256)
     assert value("osd_watchdog_osd_fd_exhaustion_seconds", daemon) == 12.5
     assert value("osd_watchdog_osd_heartbeat_connections", daemon) == 4

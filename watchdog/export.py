@@ -70,7 +70,7 @@ class SnapshotMetrics:
             return
         yield from self._loop(snapshot)
         yield from self._states(snapshot)
-        yield from self._banners(snapshot)
+        yield from self._per_endpoint(snapshot)
         yield from self._process(snapshot)
         yield from cluster_metrics(snapshot)
         for kept in (self._endpoints, self._state_sets, self._entered):
@@ -133,7 +133,7 @@ class SnapshotMetrics:
             restarts.add_metric([daemon], report.restarts)
         yield from (state, since, entered, restarts)
 
-    def _banners(self, snapshot: Snapshot) -> Iterator[Family]:
+    def _per_endpoint(self, snapshot: Snapshot) -> Iterator[Family]:
         # One series per endpoint, labelled with the outcome it had: the seven zeros of a
         # full state set were half of all series at 1,000 endpoints and told nothing that
         # `== 1` on the one present does not (dashboards and rules select that way). A
@@ -146,20 +146,32 @@ class SnapshotMetrics:
             "probe_duration_seconds", "Duration of the last probe (connect to banner).",
             ENDPOINT_LABELS,
         )  # fmt: skip
-        listening = gauge(
-            "listener_present", "1 if the listening socket still exists.", ENDPOINT_LABELS
+        # Only the exceptional ones, as for `fenced`: a 1 for every listener still there
+        # was a quarter of all series and told nothing probe_outcome's presence does not.
+        vanished = gauge(
+            "listener_vanished",
+            "1 for each listener the OSD process had that is gone while the process lives.",
+            ENDPOINT_LABELS,
+        )
+        queue = gauge(
+            "listen_queue_length", "Connections waiting in the accept queue.", ENDPOINT_LABELS
         )
         for report in snapshot.osds:
-            daemon = report.observation.target.daemon
-            for result in report.observation.banners:
-                labels = self._endpoint(daemon, result.endpoint)
+            obs = report.observation
+            daemon = obs.target.daemon
+            # The probes share the target's endpoint objects: one label lookup each.
+            seen: dict[int, str] = {}
+            for result in obs.banners:
+                labels = seen[id(result.endpoint)] = self._endpoint(daemon, result.endpoint)
                 outcome.add_labelled(f'{labels},outcome="{result.outcome}"', 1.0)
                 duration.add_labelled(labels, result.duration_seconds)
-            for listener in report.observation.target.listeners:
-                if listener.inode is not None:
-                    labels = self._endpoint(daemon, listener.endpoint)
-                    listening.add_labelled(labels, float(listener.present))
-        yield from (outcome, duration, listening)
+            for listener in obs.target.listeners:
+                if listener.inode is not None and not listener.present:
+                    vanished.add_labelled(self._endpoint(daemon, listener.endpoint), 1.0)
+            for sample in obs.listens:
+                labels = seen.get(id(sample.endpoint)) or self._endpoint(daemon, sample.endpoint)
+                queue.add_labelled(labels, sample.queue)
+        yield from (outcome, duration, vanished, queue)
 
     def _process(self, snapshot: Snapshot) -> Iterator[Family]:
         one = ("ceph_daemon",)
@@ -171,9 +183,6 @@ class SnapshotMetrics:
         )
         heartbeats = gauge(
             "osd_heartbeat_connections", "Accepted peer connections on heartbeat listeners.", one
-        )
-        queue = gauge(
-            "listen_queue_length", "Connections waiting in the accept queue.", ENDPOINT_LABELS
         )
         # The limit is the same for every listener of a process (ms_tcp_listen_backlog):
         # one series per OSD, not one per endpoint.
@@ -187,11 +196,9 @@ class SnapshotMetrics:
                 ratio.add_metric([daemon], obs.fds.ratio)
             _add_optional(eta, [daemon], obs.fds.seconds_to_exhaustion)
             _add_optional(heartbeats, [daemon], obs.heartbeat_connections)
-            for sample in obs.listens:
-                queue.add_labelled(self._endpoint(daemon, sample.endpoint), sample.queue)
             if obs.listens:
                 backlog.add_metric([daemon], min(s.backlog for s in obs.listens))
-        yield from (open_fds, max_fds, ratio, eta, heartbeats, queue, backlog)
+        yield from (open_fds, max_fds, ratio, eta, heartbeats, backlog)
 
 
 def _add_optional(family: Family, labels: list[str], value: float | None) -> None:

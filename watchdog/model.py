@@ -84,6 +84,16 @@ class Endpoint:
     port: int
     msgr: Msgr = Msgr.ANY
     role: Role = Role.UNKNOWN
+    # Computed once: an endpoint keys the exporter's caches, thousands of lookups a scrape,
+    # and the generated hash went through each Enum's Python-level __hash__ every time.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        key = (self.host, self.port, str.__hash__(self.msgr), str.__hash__(self.role))
+        object.__setattr__(self, "_hash", hash(key))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def address(self) -> str:
