@@ -6,6 +6,7 @@ import psutil
 import pytest
 
 from tests.process import run_cli
+from watchdog.demo import DETECT_DEADLINE
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +16,9 @@ def test_the_demo_detects_the_zombie_and_stops_every_simulated_osd():
     assert out.returncode == 0, out.stdout + out.stderr
     detected = re.search(r"DETECTED: osd\.1 is a zombie .*, ([\d.]+)s after", out.stdout)
     assert detected, out.stdout
-    assert float(detected.group(1)) >= 0  # the latency goal itself is a benchmark (bench/)
+    # After the fault, within the demo's deadline (the latency goal itself is a benchmark):
+    # a verdict timed before the accept loop gave up, or never, is a broken clock or a miss.
+    assert 0 < float(detected.group(1)) <= DETECT_DEADLINE
     assert 'osd_watchdog_osd_state{ceph_daemon="osd.1",state="zombie"} 1.0' in out.stdout
     assert "fence osd.1 (ceph osd add-noup osd.1; ceph osd down 1)" in out.stdout
     assert "osd.1: not acting (no_map:" in out.stderr  # dry-run, and a guard refuses anyway

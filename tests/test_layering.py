@@ -22,7 +22,6 @@ RANKS = {
     "watchdog.errors": 0,
     "watchdog.schema": 0,
     "watchdog.credentials": 0,
-    "watchdog.webauth": 0,
     "watchdog.config": 0,
     # Shared readers every stage may use: /proc, sock_diag, the monitors, systemd.
     "watchdog.host": 1,
@@ -38,6 +37,7 @@ RANKS = {
     "watchdog.export": 6,
     "watchdog.export_cluster": 6,
     "watchdog.exposition": 6,
+    "watchdog.webauth": 6,
     "watchdog.report": 6,
     # What wires them: the loop, the CLI.
     "watchdog.daemon": 7,

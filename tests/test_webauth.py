@@ -11,12 +11,14 @@ import requests
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from tests.conftest import require_tool
+from watchdog.cli import app
 from watchdog.config import parse_config
 from watchdog.errors import ConfigError
 from watchdog.export import Health, SnapshotMetrics, serve
-from watchdog.webauth import load_web_security
+from watchdog.webauth import load_web_security, web_security
 
 PASSWORD = "correct horse"  # noqa: S105 - the test's own throw-away credential
 
@@ -77,6 +79,18 @@ def test_a_flood_of_scrapes_is_served_and_bcrypt_runs_once(server):
     assert threading.active_count() < 40  # finished request threads do not pile up
 
 
+def test_check_config_and_run_refuse_a_bad_web_config_file(tmp_path):
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  alice: plaintext\n")
+    config = tmp_path / "watchdog.toml"
+    config.write_text(f'[web]\nconfig_file = "{web}"\n[cluster]\nsource = "none"\n')
+    for argv in (["check-config", str(config)], ["run", "--config", str(config)]):
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 78, result.output
+        assert "web.config_file: " in result.output
+        assert "not a bcrypt hash" in result.output
+
+
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
@@ -96,8 +110,9 @@ def test_a_flood_of_scrapes_is_served_and_bcrypt_runs_once(server):
 def test_a_bad_web_config_is_a_config_error_naming_the_key(tmp_path, content, problem):
     path = tmp_path / "web.yml"
     path.write_text(content)
+    config = parse_config({"web": {"config_file": str(path)}})  # validating reads no file
     with pytest.raises(ConfigError) as error:
-        parse_config({"web": {"config_file": str(path)}})
+        web_security(config, "watchdog.toml")
     [message] = error.value.problems
     assert message.startswith("web.config_file: ")
     assert problem in message

@@ -26,7 +26,7 @@ from watchdog.model import Endpoint, Outcome, parse_endpoint
 from watchdog.notify import Notifier
 from watchdog.probes.tcp import probe_banners
 from watchdog.report import UNKNOWN, as_json, check_result
-from watchdog.webauth import load_web_security
+from watchdog.webauth import WebSecurity, web_security
 
 EX_CONFIG = 78
 
@@ -55,6 +55,15 @@ def _load(path: Path | None, exit_code: int = EX_CONFIG) -> Config:
         raise typer.Exit(exit_code) from None
 
 
+def _web(settings: Config, path: Path | None) -> WebSecurity | None:
+    """The web config file's TLS and users; read once, where the server needs them."""
+    try:
+        return web_security(settings, str(path or "defaults"))
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EX_CONFIG) from None
+
+
 @app.callback()
 def _setup(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
@@ -74,8 +83,7 @@ def run(config: ConfigOption = None) -> None:
     settings = _load(config)
     watchdog = Watchdog(settings, config)
     health = Health(watchdog.latest, settings.stall_after_seconds)
-    web_config = settings.web.config_file
-    security = load_web_security(web_config) if web_config else None
+    security = _web(settings, config)
     try:
         server = serve(SnapshotMetrics(), health, settings.web.host_port, security)
     except OSError as exc:
@@ -197,6 +205,7 @@ def check_config(
 ) -> None:
     """Validate a config file: exit 0 if valid, 78 with every problem listed."""
     config = _load(path)
+    _web(config, path)  # the web config file it names must be valid too
     if show:
         # Key and token files are shown by path, never read; URLs as scheme://host only.
         typer.echo(json.dumps(effective(config), indent=2))

@@ -27,8 +27,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from watchdog.errors import ConfigError
+
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from watchdog.config import Config
 
 TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type"}
 CLIENT_AUTH = {"NoClientCert", "RequireAndVerifyClientCert"}
@@ -74,6 +78,17 @@ def _credentials(header: str | None) -> tuple[str, str]:
         return "", ""
     user, _, password = decoded.partition(":")
     return user, password
+
+
+def web_security(config: Config, source: str) -> WebSecurity | None:
+    """The web config file's settings, if one is named; a bad file is a ConfigError."""
+    path = config.web.config_file
+    if path is None:
+        return None
+    try:
+        return load_web_security(path)
+    except ValueError as exc:
+        raise ConfigError(source, [f"web.config_file: {exc}"]) from None
 
 
 def load_web_security(path: Path) -> WebSecurity:
