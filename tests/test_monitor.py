@@ -30,10 +30,15 @@ def test_none_means_no_client_and_cli_means_the_cli():
     assert isinstance(make_client(cluster_config(source="cli")), CliClient)
 
 
-def test_auto_prefers_librados_when_it_can_be_loaded():
-    client = make_client(cluster_config(source="auto"))
-    expected = RadosClient if load_rados() is not None else CliClient
-    assert isinstance(client, expected)
+def test_auto_prefers_the_cli_and_falls_back_to_librados():
+    require_tool("ceph")
+    assert isinstance(make_client(cluster_config(source="auto")), CliClient)
+    if load_rados() is None:
+        pytest.skip("the librados binding (python3-rados) is not installed")
+    without_cli = cluster_config(source="auto", ceph_command="/nonexistent/ceph")
+    client = make_client(without_cli)
+    assert isinstance(client, RadosClient)
+    client.close()
 
 
 def test_a_missing_ceph_command_is_a_clear_error():
