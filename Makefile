@@ -19,8 +19,8 @@ demo: install
 	$(BIN)/osd-watchdog demo
 
 lint: install
-	$(BIN)/ruff check watchdog tests bench
-	$(BIN)/ruff format --check watchdog tests bench
+	$(BIN)/ruff check watchdog tests bench mgr
+	$(BIN)/ruff format --check watchdog tests bench mgr
 	$(BIN)/mypy
 
 unit: install

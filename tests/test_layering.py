@@ -36,6 +36,7 @@ RANKS = {
     "watchdog.act": 5,
     "watchdog.export": 6,
     "watchdog.export_cluster": 6,
+    "watchdog.export_mgr": 6,
     "watchdog.exposition": 6,
     "watchdog.webauth": 6,
     "watchdog.report": 6,

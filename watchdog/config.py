@@ -276,6 +276,17 @@ class ActConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReportConfig:
+    """[report]: hand the verdicts to the osd_watchdog ceph-mgr module (off by default)."""
+
+    enabled: bool = False
+    # Every interval, and at once when an OSD's state changes. The module's max_report_age
+    # (60 s by default) must stay above it, or the host reads as OSD_WATCHDOG_DOWN.
+    interval_seconds: Seconds = 10.0
+    timeout_seconds: Seconds = 10.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole configuration file."""
 
@@ -285,6 +296,16 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     assess: AssessConfig = field(default_factory=AssessConfig)
     act: ActConfig = field(default_factory=ActConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def check(self) -> None:
+        """Rules across sections (raises ValueError)."""
+        if self.report.enabled and self.cluster.source in {"none", "restful"}:
+            raise ValueError(
+                f"report.enabled needs cluster.source auto, cli or rados (it is "
+                f"{self.cluster.source!r}): the report is a mgr command through the CLI or "
+                "librados"
+            )
 
     @property
     def stall_after_seconds(self) -> float:

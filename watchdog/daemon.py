@@ -21,6 +21,7 @@ from watchdog.config import Config, load_config
 from watchdog.discover.mapwatch import MapWatcher
 from watchdog.discover.stage import Discovery
 from watchdog.errors import ConfigError
+from watchdog.export_mgr import MgrReporter
 from watchdog.memory import OsdMemory
 from watchdog.model import ClusterMap, Snapshot, State, Transition
 from watchdog.notify import Notifier
@@ -48,6 +49,7 @@ class Watchdog:
         self.memory = OsdMemory()
         self.acting = acting  # False for one-shot commands: they never act
         self.remediator: Remediator | None = None
+        self.reporter: MgrReporter | None = None
         self._snapshot: Snapshot | None = None
         self._cycles = 0
         self._self_stalls = 0
@@ -70,10 +72,35 @@ class Watchdog:
             self.remediator.reconfigure(config)
         elif self.acting:
             self.remediator = Remediator.from_config(config)
+        self._apply_reporter(config)
         # A reload swaps settings, never state: remembered listeners (a zombie whose public
         # listener closed) and the fd trend outlive it.
         self.discovery.configure(config)
         self.probers = Probers.from_config(config, keep=self.probers)
+
+    def _apply_reporter(self, config: Config) -> None:
+        """Reporting to the mgr module: kept (with its queued events) across reloads."""
+        if self.reporter is not None and config.report.enabled:
+            self.reporter.reconfigure(config)
+            return
+        if self.reporter is not None:  # turned off
+            self.reporter.stop()
+            self._listen_audit(self.reporter, add=False)
+            self.reporter = None
+        if config.report.enabled and self.acting:
+            self.reporter = MgrReporter(config)
+            self._listen_audit(self.reporter, add=True)
+            if self._watching:
+                self.reporter.start()
+
+    def _listen_audit(self, reporter: MgrReporter, *, add: bool) -> None:
+        if self.remediator is None:
+            return
+        listeners = self.remediator.ledger.listeners
+        if add:
+            listeners.append(reporter.audited)
+        else:
+            listeners.remove(reporter.audited)
 
     def latest(self) -> Snapshot | None:
         """The last published snapshot (read by the exporter from other threads)."""
@@ -112,10 +139,14 @@ class Watchdog:
             self.map_watcher.start()
         if self.remediator is not None:
             self.remediator.resume()
+        if self.reporter is not None:
+            self.reporter.start()
         try:
             self._loop(on_snapshot, notify)
         finally:
             self._watching = False
+            if self.reporter is not None:
+                self.reporter.stop()
             if self.map_watcher is not None:
                 self.map_watcher.stop()
             if self.remediator is not None:
@@ -161,6 +192,8 @@ class Watchdog:
         )
         transitions = self._assess(probed, time.monotonic() - started)
         self._snapshot = self._publish(started, found, probed)
+        if self.reporter is not None:
+            self.reporter.offer(self._snapshot)  # returns at once: its thread sends
         if self.remediator is not None:
             # On this cycle's states, after they are published; it returns at once.
             self.remediator.consider(self._snapshot, transitions)
@@ -199,6 +232,7 @@ class Watchdog:
             **self._action_counts(),
             map_status=self.map_watcher.status() if self.map_watcher else None,
             self_stalls=self._self_stalls,
+            report_status=self.reporter.status if self.reporter is not None else None,
         )
 
     def _action_counts(self) -> dict[str, Any]:

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from watchdog import __version__
-from watchdog.export_cluster import PREFIX, action_metrics, cluster_metrics, counter, gauge
+from watchdog.export_cluster import (
+    PREFIX,
+    action_metrics,
+    cluster_metrics,
+    counter,
+    gauge,
+    report_metrics,
+)
 from watchdog.exposition import Exposition, Family, Kept, label_set
 from watchdog.model import Snapshot, State
 from watchdog.webauth import WebSecurity
@@ -73,6 +80,7 @@ class SnapshotMetrics:
         yield from self._per_endpoint(snapshot)
         yield from self._process(snapshot)
         yield from cluster_metrics(snapshot)
+        yield from report_metrics(snapshot)
         for kept in (self._endpoints, self._state_sets, self._entered):
             kept.rotate()
 

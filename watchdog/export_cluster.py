@@ -107,3 +107,21 @@ def action_metrics(snapshot: Snapshot) -> Iterator[Family]:
         snapshot.step_failures_total,
     )
     yield from (actions, refusals, fenced, failed)
+
+
+def report_metrics(snapshot: Snapshot) -> Iterator[Family]:
+    """How handing the verdicts to the osd_watchdog mgr module goes (when it is on)."""
+    status = snapshot.report_status
+    if status is None:
+        return
+    if status.last_ok is not None:
+        up = gauge("mgr_report_up", "1 if the mgr module took the last report whole.")
+        up.add_metric([], 1.0 if status.last_ok else 0.0)
+        yield up
+    yield counter("mgr_reports", "Reports sent to the mgr module.", (), {(): status.attempts})
+    yield counter(
+        "mgr_report_failures",
+        "Reports the mgr module did not take, or took only in part.",
+        (),
+        {(): status.failures},
+    )

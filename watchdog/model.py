@@ -320,6 +320,25 @@ class OsdReport:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportStatus:
+    """How handing the verdicts to the mgr module has gone (see watchdog/export_mgr.py)."""
+
+    attempts: int = 0
+    failures: int = 0
+    last_ok: bool | None = None  # None: not tried yet
+    last_seconds: float | None = None
+
+    def after(self, *, ok: bool, seconds: float) -> ReportStatus:
+        """The status after one more attempt."""
+        return ReportStatus(
+            attempts=self.attempts + 1,
+            failures=self.failures + (0 if ok else 1),
+            last_ok=ok,
+            last_seconds=seconds,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """The result of one cycle; the exporter and the CLI only ever read these."""
 
@@ -336,6 +355,7 @@ class Snapshot:
     fenced: tuple[str, ...] = ()  # OSDs this watchdog fenced and has not unfenced
     map_status: MapStatus | None = None  # None: no cluster view configured
     self_stalls: int = 0  # cycles discarded because the watchdog itself was frozen
+    report_status: ReportStatus | None = None  # None: not reporting to the mgr module
 
     def wall_time(self, monotonic: float) -> float:
         """Convert a monotonic timestamp of this process to wall-clock time."""

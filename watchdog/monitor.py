@@ -119,15 +119,32 @@ class CliClient:
         out = self._run([*prefix.split(), *ids, "-f", "json"], prefix, timeout, check=False)
         return Answer(-out.returncode, out.stdout, out.stderr.decode(errors="replace").strip())
 
+    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float) -> Answer:
+        """Run ``ceph PREFIX -i - -f json`` with ``inbuf`` on stdin (a mgr module command)."""
+        args = [*prefix.split(), "-i", "-", "-f", "json"]
+        out = self._run(args, prefix, timeout, check=False, stdin=inbuf)
+        return Answer(-out.returncode, out.stdout, out.stderr.decode(errors="replace").strip())
+
     def _run(
-        self, args: list[str], prefix: str, timeout: float, *, check: bool = True
+        self,
+        args: list[str],
+        prefix: str,
+        timeout: float,
+        *,
+        check: bool = True,
+        stdin: bytes | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         # The connect timeout keeps a dead monitor from hanging us; it leaves the CLI's own
         # start-up (0.3 s or more) inside the caller's timeout.
         argv = [*self.argv, "--connect-timeout", f"{max(1, int(timeout) - 1)}", *args]
         try:
             out = subprocess.run(  # noqa: S603 - fixed argv from the config, no shell
-                argv, capture_output=True, timeout=timeout, check=False, env=child_environment()
+                argv,
+                input=stdin,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+                env=child_environment(),
             )
         except FileNotFoundError as exc:
             raise MonitorError(f"{argv[0]} not found: install ceph-common") from exc
@@ -212,6 +229,17 @@ class RadosClient:
     def ask(self, prefix: str, ids: list[str], timeout: float) -> Answer:
         """One mon_command (the monitors pass mgr commands such as ok-to-stop on)."""
         return self._answer({"prefix": prefix, "ids": ids, "format": "json"}, timeout)
+
+    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float) -> Answer:
+        """One mgr_command (a mgr module's command) with ``inbuf``."""
+        cluster = self._connect(timeout)
+        request = json.dumps({"prefix": prefix, "format": "json"})
+        try:
+            ret, out, status = cluster.mgr_command(request, inbuf, timeout=max(1, int(timeout)))
+        except self.rados.Error as exc:
+            self.close()
+            raise MonitorError(f"librados {prefix}: {exc}") from exc
+        return Answer(int(ret), bytes(out), str(status))
 
     def _mon_command(self, request: dict[str, Any], timeout: float) -> tuple[bytes, str]:
         answer = self._answer(request, timeout)

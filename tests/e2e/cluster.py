@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Self
 
 BINARIES = ("ceph", "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-authtool", "monmaptool")
+STOCK_MODULES = Path("/usr/share/ceph/mgr")  # where Debian's ceph-mgr installs its modules
+OUR_MODULE = Path(__file__).resolve().parents[2] / "mgr" / "osd_watchdog"
 
 
 class ClusterError(RuntimeError):
@@ -136,10 +138,21 @@ keyring = {self.keyring}
 keyring = $mon_data/keyring
 [mgr]
 keyring = $mgr_data/keyring
+mgr module path = {self._module_path()}
 [osd]
 keyring = $osd_data/keyring
 """
         )
+
+    def _module_path(self) -> Path:
+        """Ceph's own mgr modules and ours side by side, as an operator installs it."""
+        path = self.root / "mgr-modules"
+        path.mkdir(exist_ok=True)
+        for entry in [*STOCK_MODULES.iterdir(), OUR_MODULE]:
+            link = path / entry.name
+            if not link.exists():
+                link.symlink_to(entry)
+        return path
 
     def _run(self, *argv: str, timeout: float = 60) -> str:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
@@ -207,13 +220,13 @@ keyring = $osd_data/keyring
         )
         self.daemons["mon.a"] = Daemon("mon.a", ["ceph-mon", "-f", "-c", str(self.conf), "-i", "a"])
 
-    def _make_mgr(self) -> None:
-        data = self.root / "mgr" / f"{self.name}-x"
+    def _make_mgr(self, mgr_id: str = "x") -> None:
+        data = self.root / "mgr" / f"{self.name}-{mgr_id}"
         data.mkdir(parents=True, exist_ok=True)
         self.ceph(
             "auth",
             "get-or-create",
-            "mgr.x",
+            f"mgr.{mgr_id}",
             "mon",
             "allow profile mgr",
             "osd",
@@ -223,7 +236,14 @@ keyring = $osd_data/keyring
             "-o",
             str(data / "keyring"),
         )
-        self.daemons["mgr.x"] = Daemon("mgr.x", ["ceph-mgr", "-f", "-c", str(self.conf), "-i", "x"])
+        self.daemons[f"mgr.{mgr_id}"] = Daemon(
+            f"mgr.{mgr_id}", ["ceph-mgr", "-f", "-c", str(self.conf), "-i", mgr_id]
+        )
+
+    def add_mgr(self, mgr_id: str) -> None:
+        """Another mgr: a standby while the first is active (for failover tests)."""
+        self._make_mgr(mgr_id)
+        self.start_daemon(f"mgr.{mgr_id}")
 
     def _make_osd(self, osd_id: int) -> None:
         osd_uuid = str(uuid.uuid4())

@@ -52,9 +52,11 @@ class Watch:
         cluster: CephCluster,
         workdir: Path,
         act: dict[str, object] | None = None,
+        sections: dict[str, dict[str, object]] | None = None,
         **cluster_view: object,
     ) -> None:
         self.port = unused_port()
+        self.sections = sections or {}  # more of the config: {"report": {"enabled": True}}
         self.cluster = cluster
         self.acting = {"state_dir": str(workdir / "state")} | (act or {})
         self.state_dir = Path(str(self.acting["state_dir"]))
@@ -82,6 +84,10 @@ class Watch:
             f"[cluster]\n{lines}\n"
             "[assess]\nstartup_grace_seconds = 10\n"
             f"[act]\n{act_lines}\n"
+            + "".join(
+                f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items())
+                for name, keys in self.sections.items()
+            )
         )
 
     def reload(self, **act: object) -> float:
@@ -165,9 +171,12 @@ def watch_factory(tmp_path) -> Iterator[object]:
     started: list[Watch] = []
 
     def start(
-        cluster: CephCluster, act: dict[str, object] | None = None, **cluster_view: object
+        cluster: CephCluster,
+        act: dict[str, object] | None = None,
+        sections: dict[str, dict[str, object]] | None = None,
+        **cluster_view: object,
     ) -> Watch:
-        watch = Watch(cluster, tmp_path / f"watch{len(started)}", act, **cluster_view)
+        watch = Watch(cluster, tmp_path / f"watch{len(started)}", act, sections, **cluster_view)
         started.append(watch)
         return watch
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from watchdog.act.guards import History
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Ledger:
         self._fences: dict[str, dict[str, Any]] = self._load_fences()
         self._started: list[dict[str, Any]] = []  # {"daemon", "at", "marks_down"}
         self._unknown_before: float | None = None
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # told every audit record
         self._load_history()
 
     @property
@@ -191,8 +193,12 @@ class Ledger:
             )
 
     def audit(self, **record: Any) -> None:  # noqa: ANN401 - JSON values of any kind
-        """Append one decision or step result; a failure to write is logged, not fatal."""
-        line = json.dumps({"time": time.time(), **record}, sort_keys=True)
+        """Append one decision or step result; a failure to write is logged, not fatal.
+
+        Then each listener gets the record (the mgr reporter puts it in the cluster log).
+        """
+        entry = {"time": time.time(), **record}
+        line = json.dumps(entry, sort_keys=True)
         with self._lock:
             try:
                 self.audit_path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,6 +206,8 @@ class Ledger:
                     audit.write(line + "\n")
             except OSError as exc:
                 log.error("cannot append to the audit file %s: %s", self.audit_path, exc)  # noqa: TRY400
+        for listener in self.listeners:
+            listener(entry)
 
 
 def _entry(raw: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,238 @@
+"""The osd_watchdog mgr module on a real cluster: a zombie in `ceph health`, and back.
+
+The mgr loads our module from the repository (tests/e2e/cluster.py puts it beside Ceph's own
+modules in the mgr's module path, as an operator's install does). The watchdog reports with
+the least-privileged key the README documents.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+from tests.e2e.faults import unmute_listeners
+from tests.e2e.test_real_ceph import HEALTHY, mute_public
+from tests.process import unused_port
+
+pytestmark = pytest.mark.integration
+
+REPORT_EVERY = 2.0
+MAX_AGE = 8  # the module's max_report_age in these tests
+
+
+def enable_module(ceph, *, prometheus_port: int | None = None) -> None:
+    ceph.ceph("config", "set", "mgr", "mgr/osd_watchdog/max_report_age", str(MAX_AGE))
+    if prometheus_port is not None:
+        ceph.ceph("config", "set", "mgr", "mgr/prometheus/server_addr", "127.0.0.1")
+        ceph.ceph("config", "set", "mgr", "mgr/prometheus/server_port", str(prometheus_port))
+        ceph.ceph("mgr", "module", "enable", "prometheus")
+    ceph.ceph("mgr", "module", "enable", "osd_watchdog")
+    # Enabling a module restarts the mgr; the command answers once the module is loaded.
+    ceph.wait(lambda: _status_or_none(ceph) is not None, 60, "the osd_watchdog module")
+
+
+def _status_or_none(ceph):
+    try:
+        return ceph.ceph_json("osd-watchdog", "status")
+    except Exception:  # noqa: BLE001 - not loaded yet: the caller polls
+        return None
+
+
+def reporter_key(ceph):
+    """The watchdog's key: read the maps, run the one module command, nothing else."""
+    keyring = ceph.root / "osd-watchdog.keyring"
+    ceph.ceph(
+        "auth", "get-or-create", "client.osd-watchdog",
+        "mon", "allow r",
+        "mgr", 'allow command "osd-watchdog report"',
+        "-o", str(keyring),
+    )  # fmt: skip
+    return keyring
+
+
+def reporting_watch(watch_factory, ceph):
+    return watch_factory(
+        ceph,
+        sections={"report": {"enabled": True, "interval_seconds": REPORT_EVERY}},
+        source="cli",
+        client_name="client.osd-watchdog",
+        keyring=str(reporter_key(ceph)),
+    )
+
+
+def health(ceph) -> dict:
+    return json.loads(ceph.ceph("health", "detail", "-f", "json"))
+
+
+def wait_health(ceph, predicate, timeout: float, what: str) -> dict:
+    deadline = time.monotonic() + timeout
+    seen: dict = {}
+    while time.monotonic() < deadline:
+        seen = health(ceph)
+        if predicate(seen):
+            return seen
+        time.sleep(0.25)  # bounded by the deadline
+    pytest.fail(f"{what} never happened: {json.dumps(seen.get('checks', {}))}")
+
+
+def host() -> str:
+    return socket.gethostname().split(".", 1)[0]
+
+
+def test_a_zombie_turns_ceph_health_to_osd_accept_dead_and_back(ceph, watch_factory):
+    prometheus_port = unused_port()
+    enable_module(ceph, prometheus_port=prometheus_port)
+    watch = reporting_watch(watch_factory, ceph)
+    watch.wait_states(HEALTHY)
+    wait_health(ceph, lambda h: h["status"] == "HEALTH_OK", 30, "HEALTH_OK with reports in")
+
+    injected = time.monotonic()
+    pid, muted = mute_public(ceph, "osd.1")
+    line, verdict_at = watch.daemon.wait_for_line(
+        "osd.1: suspect -> zombie", timeout=15, after=injected
+    )
+    seen = wait_health(
+        ceph, lambda h: "OSD_ACCEPT_DEAD" in h["checks"], 15, "OSD_ACCEPT_DEAD raised"
+    )
+    raised = time.monotonic()
+    check = seen["checks"]["OSD_ACCEPT_DEAD"]
+    assert seen["status"] == "HEALTH_ERR"
+    assert check["severity"] == "HEALTH_ERR"
+    assert check["summary"]["message"] == "1 OSD(s) up but refusing client connections"
+    (detail,) = [d["message"] for d in check["detail"]]
+    assert detail.startswith(f"osd.1 on {host()}: ")
+    assert "the OSD map still says up" in detail
+    # Within one report interval of the verdict (a state change reports at once).
+    assert raised - verdict_at <= REPORT_EVERY + 1.5, (raised - verdict_at, line)
+    print(  # noqa: T201 - the measurement goes in the README
+        f"fault to OSD_ACCEPT_DEAD in ceph health: {raised - injected:.2f}s "
+        f"(verdict {verdict_at - injected:.2f}s, report and check {raised - verdict_at:.2f}s)"
+    )
+
+    # The mgr's own prometheus module exports it, so ceph-mixin style alerts see it too.
+    def exported() -> bool:
+        text = requests.get(f"http://127.0.0.1:{prometheus_port}/metrics", timeout=10).text
+        return 'ceph_health_detail{name="OSD_ACCEPT_DEAD",severity="HEALTH_ERR"} 1.0' in text
+
+    ceph.wait(exported, 30, "ceph_health_detail for OSD_ACCEPT_DEAD")
+
+    # The cluster log has the verdict once, with the host and the cause.
+    ceph.wait(lambda: "is a zombie" in ceph.ceph("log", "last", "50"), 15, "the verdict in the log")
+    logged = [ln for ln in ceph.ceph("log", "last", "100").splitlines() if "is a zombie" in ln]
+    assert len(logged) == 1, "\n".join(ln[:90] for ln in logged)
+    assert f"osd-watchdog on {host()}: osd.1 is a zombie: " in logged[0]
+
+    # The cluster-wide view, from the module and from our own CLI.
+    rows = {r["osd"]: r for r in ceph.ceph_json("osd-watchdog", "status")}
+    assert rows["osd.1"]["state"] == "zombie"
+    assert rows["osd.1"]["host"] == host()
+    assert rows["osd.0"]["state"] == "healthy"
+    assert rows["osd.1"]["report_age"] <= MAX_AGE
+
+    unmute_listeners(pid, muted)
+    wait_health(ceph, lambda h: "OSD_ACCEPT_DEAD" not in h["checks"], 30, "the check cleared")
+    assert health(ceph)["status"] == "HEALTH_OK"
+    # Still once: later reports did not log it again.
+    logged = [ln for ln in ceph.ceph("log", "last", "200").splitlines() if "is a zombie" in ln]
+    assert len(logged) == 1, logged
+
+
+def test_a_silent_watchdog_raises_osd_watchdog_down(ceph, watch_factory):
+    enable_module(ceph)
+    watch = reporting_watch(watch_factory, ceph)
+    watch.wait_states(HEALTHY)
+    wait_health(ceph, lambda h: h["status"] == "HEALTH_OK", 30, "HEALTH_OK with reports in")
+    watch.stop()
+    stopped = time.monotonic()
+    seen = wait_health(
+        ceph, lambda h: "OSD_WATCHDOG_DOWN" in h["checks"], MAX_AGE + 15, "OSD_WATCHDOG_DOWN"
+    )
+    assert time.monotonic() - stopped >= MAX_AGE - REPORT_EVERY  # not before the age limit
+    check = seen["checks"]["OSD_WATCHDOG_DOWN"]
+    assert check["severity"] == "HEALTH_WARN"
+    (detail,) = [d["message"] for d in check["detail"]]
+    assert detail.startswith(f"{host()}: last watchdog report ")
+    assert "3 OSD(s) up: osd.0, osd.1, osd.2" in detail
+
+
+def test_a_mgr_failover_keeps_the_check(ceph, watch_factory):
+    ceph.add_mgr("y")
+    ceph.wait(lambda: ceph.ceph_json("mgr", "dump")["standbys"], 60, "a standby mgr")
+    enable_module(ceph)
+    watch = watch_factory(
+        ceph,
+        # Reports only at a state change, or every 60 s: the standby must raise the check
+        # from what the active one kept, not from a fresh report.
+        sections={"report": {"enabled": True, "interval_seconds": 60.0}},
+        source="cli",
+        client_name="client.osd-watchdog",
+        keyring=str(reporter_key(ceph)),
+    )
+    ceph.ceph("config", "set", "mgr", "mgr/osd_watchdog/max_report_age", "300")
+    watch.wait_states(HEALTHY)
+    injected = time.monotonic()
+    mute_public(ceph, "osd.1")
+    watch.daemon.wait_for_line("osd.1: suspect -> zombie", timeout=15, after=injected)
+    wait_health(ceph, lambda h: "OSD_ACCEPT_DEAD" in h["checks"], 15, "OSD_ACCEPT_DEAD")
+    reports_before = watch.metrics()["osd_watchdog_mgr_reports_total"][0][1]
+
+    active = ceph.ceph_json("mgr", "dump")["active_name"]
+    ceph.ceph("mgr", "fail", active)
+    ceph.wait(
+        lambda: ceph.ceph_json("mgr", "dump")["active_name"] not in {"", active},
+        60,
+        "the standby taking over",
+    )
+    taken_over = time.monotonic()
+    seen = wait_health(
+        ceph, lambda h: "OSD_ACCEPT_DEAD" in h["checks"], 30, "the check on the new mgr"
+    )
+    assert "osd.1 on " in seen["checks"]["OSD_ACCEPT_DEAD"]["detail"][0]["message"]
+    # No report reached the new mgr in between: it raised the check from the store.
+    assert watch.metrics()["osd_watchdog_mgr_reports_total"][0][1] == reports_before
+    assert time.monotonic() - taken_over < 30
+
+
+def test_a_report_for_an_osd_of_another_host_is_refused(ceph):
+    enable_module(ceph)
+    report = {
+        "version": 1,
+        "host": "some-other-host",
+        "watchdog": "osd-watchdog on some-other-host",
+        "interval": 10,
+        "osds": [
+            {
+                "daemon": "osd.1",
+                "state": "zombie",
+                "since": time.time(),
+                "cause": "made up",
+                "open_fds": None,
+                "max_fds": None,
+                "fd_exhaustion_seconds": None,
+            }
+        ],
+        "events": [],
+    }
+    key = reporter_key(ceph)
+    sent = subprocess.run(
+        ["ceph", "-c", str(ceph.conf), "--name", "client.osd-watchdog", "--keyring", str(key),
+         "osd-watchdog", "report", "-i", "-"],
+        input=json.dumps(report), capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert sent.returncode != 0
+    assert f"osd.1 is on {host()}, not some-other-host" in sent.stderr
+    time.sleep(2)
+    assert "OSD_ACCEPT_DEAD" not in health(ceph)["checks"]
+    # Bad input gets a clear error naming what was wrong.
+    bad = subprocess.run(
+        ["ceph", "-c", str(ceph.conf), "osd-watchdog", "report", "-i", "-"],
+        input=json.dumps({**report, "host": host(), "osds": [{"daemon": "osd.x"}]}),
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "osds[0]: daemon 'osd.x' is not osd.N" in bad.stderr

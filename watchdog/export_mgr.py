@@ -1,0 +1,247 @@
+"""Export stage: hand this host's verdicts to the osd_watchdog ceph-mgr module.
+
+The module (``mgr/osd_watchdog`` in this repository) turns them into Ceph health checks,
+so a zombie shows in ``ceph -s``. The report is one mgr command, ``osd-watchdog report``,
+through the CLI or librados, every ``report.interval_seconds`` and at once when an OSD's
+state changes. It runs on its own thread with its own client: a slow or failing mgr never
+delays a probe cycle. Events (a zombie verdict, a remediation step or refusal) go in the
+report until the module says it wrote them to the cluster log, so each appears there once.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from watchdog import __version__
+from watchdog.discover.mapped import this_host
+from watchdog.model import ReportStatus, State
+from watchdog.monitor import Answer, MonitorError, make_client
+
+if TYPE_CHECKING:
+    from watchdog.config import Config
+    from watchdog.model import OsdReport, Snapshot
+
+log = logging.getLogger(__name__)
+
+REPORT_VERSION = 1
+MAX_EVENTS = 100  # the module takes 200; what does not fit waits for the next report
+COMMAND = "osd-watchdog report"
+
+
+class MgrCommander(Protocol):
+    """What the reporter needs of a monitor client."""
+
+    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float) -> Answer:
+        """A mgr module command with input; only a failure to ask raises."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A line for the cluster log, until the module says it wrote it."""
+
+    time: float
+    message: str
+
+
+class MgrReporter:
+    """Sends the latest snapshot's verdicts to the mgr module from a thread of its own."""
+
+    def __init__(self, config: Config, client: MgrCommander | None = None) -> None:
+        self.config = config
+        self.client = client
+        self.events: collections.deque[Event] = collections.deque(maxlen=MAX_EVENTS)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._snapshot: Snapshot | None = None
+        self._sent_states: dict[str, tuple[State, float]] = {}
+        self._zombies_logged: set[tuple[str, float]] = set()
+        self.status = ReportStatus()
+
+    @classmethod
+    def from_config(cls, config: Config) -> MgrReporter | None:
+        """A reporter when ``report.enabled``; None otherwise."""
+        return cls(config) if config.report.enabled else None
+
+    # -- fed by the loop and by remediation ----------------------------------------------
+
+    def offer(self, snapshot: Snapshot) -> None:
+        """The snapshot just published; wakes the thread if a state changed. Never blocks."""
+        states = _states(snapshot)
+        with self._lock:
+            self._snapshot = snapshot
+            for report in snapshot.osds:
+                key = (report.observation.target.daemon, report.status.since)
+                if report.status.state is State.ZOMBIE and key not in self._zombies_logged:
+                    self._zombies_logged.add(key)
+                    self._event(f"{key[0]} is a zombie: {report.status.cause}", snapshot.taken_at)
+            changed = states != self._sent_states
+        if changed:
+            self._wake.set()
+
+    def audited(self, record: dict[str, Any]) -> None:
+        """One remediation audit record (a decision, a step): logged in the cluster once."""
+        message = _audit_message(record)
+        if message is not None:
+            with self._lock:
+                self._event(message, float(record.get("time", time.time())))
+            self._wake.set()
+
+    def _event(self, message: str, at: float) -> None:
+        # Strictly increasing times: the module logs what is newer than the last it logged.
+        last = self.events[-1].time if self.events else 0.0
+        self.events.append(Event(max(at, last + 1e-6), message))
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the reporting thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="mgr-report", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread (a report in flight ends within its timeout)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.config.report.timeout_seconds + 5)
+            self._thread = None
+        if self.client is not None:
+            self.client.close()
+
+    def reconfigure(self, config: Config) -> None:
+        """New settings; a new client when the cluster settings changed. Events are kept."""
+        if config.cluster != self.config.cluster and self.client is not None:
+            self.client.close()
+            self.client = None
+        self.config = config
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.config.report.interval_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            self.send()
+
+    def send(self) -> bool:
+        """Send one report now, on this thread; True when the module took all of it."""
+        with self._lock:
+            snapshot = self._snapshot
+            events = list(self.events)
+        if snapshot is None:
+            return False
+        body = self.body(snapshot, events)
+        started = time.monotonic()
+        try:
+            if self.client is None:
+                self.client = _client(self.config)
+            answer = self.client.mgr_ask(
+                COMMAND, json.dumps(body).encode(), self.config.report.timeout_seconds
+            )
+        except MonitorError as exc:
+            return self._failed(f"{exc}", started)
+        if answer.ret != 0 and not answer.out:
+            return self._failed(f"error {answer.ret}: {answer.status}", started)
+        try:
+            reply = answer.json(COMMAND)
+            through = float(reply.get("events_through", 0.0))
+        except (MonitorError, AttributeError, TypeError, ValueError) as exc:
+            return self._failed(f"unexpected reply: {exc}", started)
+        with self._lock:
+            while self.events and self.events[0].time <= through:
+                self.events.popleft()
+            self._sent_states = _states(snapshot)
+        refused = list(reply.get("refused", []))
+        if refused:
+            # The verdicts of other OSDs were taken; these need a look at host names.
+            log.warning("the mgr module refused part of the report: %s", "; ".join(refused))
+        self.status = self.status.after(ok=not refused, seconds=time.monotonic() - started)
+        return not refused
+
+    def _failed(self, reason: str, started: float) -> bool:
+        if self.status.last_ok is not False:
+            log.warning("cannot report to the osd_watchdog mgr module: %s", reason)
+        self.status = self.status.after(ok=False, seconds=time.monotonic() - started)
+        return False
+
+    # -- the report ---------------------------------------------------------------------
+
+    def body(self, snapshot: Snapshot, events: list[Event]) -> dict[str, Any]:
+        """The JSON the module's ``osd-watchdog report`` takes (see mgr/osd_watchdog)."""
+        host = report_host(self.config, snapshot)
+        return {
+            "version": REPORT_VERSION,
+            "host": host,
+            "watchdog": f"osd-watchdog {__version__} on {host}",
+            "interval": self.config.report.interval_seconds,
+            "osds": [_verdict(r, snapshot) for r in snapshot.osds],
+            "events": [{"time": e.time, "message": e.message} for e in events],
+        }
+
+
+def _states(snapshot: Snapshot) -> dict[str, tuple[State, float]]:
+    return {r.observation.target.daemon: (r.status.state, r.status.since) for r in snapshot.osds}
+
+
+def _client(config: Config) -> MgrCommander:
+    client = make_client(config.cluster)
+    if client is None or not hasattr(client, "mgr_ask"):
+        raise MonitorError(f"cluster.source {config.cluster.source!r} cannot send mgr commands")
+    return client  # type: ignore[return-value]
+
+
+def report_host(config: Config, snapshot: Snapshot) -> str:
+    """The host name `ceph osd metadata` gives the OSDs here: the module checks each OSD."""
+    if config.cluster.hostname:
+        return config.cluster.hostname
+    names = this_host(None)
+    for report in snapshot.osds:
+        osd = report.observation.map_osd
+        if osd is not None and osd.hostname in names:
+            return osd.hostname
+    return min(names, key=len)  # the short name, as Ceph records it by default
+
+
+def _verdict(report: OsdReport, snapshot: Snapshot) -> dict[str, Any]:
+    fds = report.observation.fds
+    known = fds.ratio is not None
+    return {
+        "daemon": report.observation.target.daemon,
+        "state": str(report.status.state),
+        "since": round(snapshot.wall_time(report.status.since), 3),
+        "cause": report.status.cause[:1000],
+        "open_fds": fds.open_fds if known else None,
+        "max_fds": fds.limit if known else None,
+        "fd_exhaustion_seconds": fds.seconds_to_exhaustion,
+    }
+
+
+def _audit_message(record: dict[str, Any]) -> str | None:
+    """The cluster-log line for an audit record, or None for those not worth one."""
+    daemon = record.get("ceph_daemon", "?")
+    result = record.get("result")
+    detail = f": {record['detail']}" if record.get("detail") else ""
+    because = f" because {record['evidence']}" if record.get("evidence") else ""
+    if result == "refused":
+        return f"remediation of {daemon} refused: {record.get('guard')}{because}"
+    if result == "dry_run":
+        return f"would {record.get('action', 'remediate')} {daemon} (dry run){because}"
+    if result == "started":
+        return f"remediation of {daemon} ({record.get('action')}) started{because}"
+    if "step" in record and result in {"done", "failed", "interrupted"}:
+        return f"remediation of {daemon}: step {record['step']} {result}{detail}"
+    return None
