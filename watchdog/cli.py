@@ -22,7 +22,9 @@ from watchdog.config import Config, effective, load_config
 from watchdog.daemon import Watchdog
 from watchdog.errors import ConfigError
 from watchdog.export import Health, SnapshotMetrics, serve
+from watchdog.export_mgr import cluster_status
 from watchdog.model import Endpoint, Outcome, parse_endpoint
+from watchdog.monitor import MonitorError
 from watchdog.notify import Notifier
 from watchdog.probes.tcp import probe_banners
 from watchdog.report import UNKNOWN, as_json, check_result
@@ -162,6 +164,18 @@ def discover(config: ConfigOption = None, json_output: JsonOption = False) -> No
         typer.echo(f"{row['ceph_daemon']} (cluster {row['cluster']}, pid {row['pid']}){problem}")
         for li in row["listeners"]:
             typer.echo(f"  {li['role']:<9} {li['address']}{'' if li['present'] else ' (gone)'}")
+
+
+@app.command()
+def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """Every OSD of the cluster with its latest watchdog verdict, from the mgr module."""
+    settings = _load(config)
+    try:
+        text = cluster_status(settings, as_json=json_output)
+    except MonitorError as exc:
+        typer.echo(f"osd-watchdog status: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(text.rstrip("\n"))
 
 
 @app.command()

@@ -11,6 +11,7 @@ report until the module says it wrote them to the cluster log, so each appears t
 from __future__ import annotations
 
 import collections
+import errno
 import json
 import logging
 import threading
@@ -37,7 +38,7 @@ COMMAND = "osd-watchdog report"
 class MgrCommander(Protocol):
     """What the reporter needs of a monitor client."""
 
-    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float) -> Answer:
+    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float, fmt: str = "json") -> Answer:
         """A mgr module command with input; only a failure to ask raises."""
         ...
 
@@ -195,6 +196,31 @@ class MgrReporter:
 
 def _states(snapshot: Snapshot) -> dict[str, tuple[State, float]]:
     return {r.observation.target.daemon: (r.status.state, r.status.since) for r in snapshot.osds}
+
+
+def cluster_status(config: Config, *, as_json: bool) -> str:
+    """``ceph osd-watchdog status``: every OSD's latest verdict, cluster-wide.
+
+    Raises MonitorError when the module cannot be asked (not enabled, no monitor).
+    """
+    client = _client(config)
+    try:
+        answer = client.mgr_ask(
+            "osd-watchdog status",
+            b"",
+            config.cluster.timeout_seconds,
+            "json" if as_json else "plain",
+        )
+    finally:
+        client.close()
+    if answer.ret != 0:
+        hint = (
+            f"{config.cluster.client_name} needs mgr 'allow command \"osd-watchdog status\"'"
+            if answer.ret == -errno.EACCES
+            else "is the module enabled? ceph mgr module enable osd_watchdog"
+        )
+        raise MonitorError(f"ceph osd-watchdog status: {answer.status} ({hint})")
+    return answer.out.decode(errors="replace")
 
 
 def _client(config: Config) -> MgrCommander:

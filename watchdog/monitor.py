@@ -119,9 +119,9 @@ class CliClient:
         out = self._run([*prefix.split(), *ids, "-f", "json"], prefix, timeout, check=False)
         return Answer(-out.returncode, out.stdout, out.stderr.decode(errors="replace").strip())
 
-    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float) -> Answer:
-        """Run ``ceph PREFIX -i - -f json`` with ``inbuf`` on stdin (a mgr module command)."""
-        args = [*prefix.split(), "-i", "-", "-f", "json"]
+    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float, fmt: str = "json") -> Answer:
+        """Run ``ceph PREFIX -i - -f FMT`` with ``inbuf`` on stdin (a mgr module command)."""
+        args = [*prefix.split(), "-i", "-", "-f", fmt]
         out = self._run(args, prefix, timeout, check=False, stdin=inbuf)
         return Answer(-out.returncode, out.stdout, out.stderr.decode(errors="replace").strip())
 
@@ -230,10 +230,10 @@ class RadosClient:
         """One mon_command (the monitors pass mgr commands such as ok-to-stop on)."""
         return self._answer({"prefix": prefix, "ids": ids, "format": "json"}, timeout)
 
-    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float) -> Answer:
+    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float, fmt: str = "json") -> Answer:
         """One mgr_command (a mgr module's command) with ``inbuf``."""
         cluster = self._connect(timeout)
-        request = json.dumps({"prefix": prefix, "format": "json"})
+        request = json.dumps({"prefix": prefix, "format": fmt})
         try:
             ret, out, status = cluster.mgr_command(request, inbuf, timeout=max(1, int(timeout)))
         except self.rados.Error as exc:

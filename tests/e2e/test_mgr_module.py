@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -44,12 +45,12 @@ def _status_or_none(ceph):
 
 
 def reporter_key(ceph):
-    """The watchdog's key: read the maps, run the one module command, nothing else."""
+    """The watchdog's key: read the maps, report, read the module's status; nothing else."""
     keyring = ceph.root / "osd-watchdog.keyring"
     ceph.ceph(
         "auth", "get-or-create", "client.osd-watchdog",
         "mon", "allow r",
-        "mgr", 'allow command "osd-watchdog report"',
+        "mgr", 'allow command "osd-watchdog report", allow command "osd-watchdog status"',
         "-o", str(keyring),
     )  # fmt: skip
     return keyring
@@ -127,12 +128,34 @@ def test_a_zombie_turns_ceph_health_to_osd_accept_dead_and_back(ceph, watch_fact
     assert len(logged) == 1, "\n".join(ln[:90] for ln in logged)
     assert f"osd-watchdog on {host()}: osd.1 is a zombie: " in logged[0]
 
+    # Remediation is in dry run (the default): its decision is in the cluster log too, once.
+    ceph.wait(
+        lambda: (
+            "remediate osd.1" in ceph.ceph("log", "last", "100")
+            or "remediation of osd.1 refused" in ceph.ceph("log", "last", "100")
+        ),
+        15,
+        "the remediation decision in the log",
+    )
+
     # The cluster-wide view, from the module and from our own CLI.
     rows = {r["osd"]: r for r in ceph.ceph_json("osd-watchdog", "status")}
     assert rows["osd.1"]["state"] == "zombie"
     assert rows["osd.1"]["host"] == host()
     assert rows["osd.0"]["state"] == "healthy"
     assert rows["osd.1"]["report_age"] <= MAX_AGE
+    ours = subprocess.run(
+        [sys.executable, "-m", "watchdog", "status", "-c", str(watch.config)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ours.returncode == 0, ours.stderr
+    (line,) = [ln for ln in ours.stdout.splitlines() if ln.startswith("osd.1 ")]
+    assert line.split()[1:4] == [host(), "up", "zombie"]
+
+    # Muted like any of Ceph's own checks.
+    ceph.ceph("health", "mute", "OSD_ACCEPT_DEAD")
+    wait_health(ceph, lambda h: h["status"] == "HEALTH_OK", 15, "HEALTH_OK once muted")
+    ceph.ceph("health", "unmute", "OSD_ACCEPT_DEAD")
 
     unmute_listeners(pid, muted)
     wait_health(ceph, lambda h: "OSD_ACCEPT_DEAD" not in h["checks"], 30, "the check cleared")
