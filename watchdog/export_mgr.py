@@ -265,7 +265,7 @@ def _audit_message(record: dict[str, Any]) -> str | None:
     if result == "refused":
         return f"remediation of {daemon} refused: {record.get('guard')}{because}"
     if result == "dry_run":
-        return f"would {record.get('action', 'remediate')} {daemon} (dry run){because}"
+        return f"dry run: would remediate {daemon} ({record.get('action')}){because}"
     if result == "started":
         return f"remediation of {daemon} ({record.get('action')}) started{because}"
     if "step" in record and result in {"done", "failed", "interrupted"}:

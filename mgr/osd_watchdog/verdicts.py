@@ -325,7 +325,9 @@ class Book:
         if received is None:
             return ()
         return (
-            tuple((v.daemon, v.state, v.since, v.cause) for v in received.report.osds),
+            # Not the cause: its text changes every cycle ("dead for 11 cycle(s)"), and a
+            # store write is a monitor write. A standby shows the cause as last kept.
+            tuple((v.daemon, v.state, v.since) for v in received.report.osds),
             self.logged_through.get(host),
         )
 

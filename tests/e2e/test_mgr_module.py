@@ -131,7 +131,7 @@ def test_a_zombie_turns_ceph_health_to_osd_accept_dead_and_back(ceph, watch_fact
     # Remediation is in dry run (the default): its decision is in the cluster log too, once.
     ceph.wait(
         lambda: (
-            "remediate osd.1" in ceph.ceph("log", "last", "100")
+            "would remediate osd.1" in ceph.ceph("log", "last", "100")
             or "remediation of osd.1 refused" in ceph.ceph("log", "last", "100")
         ),
         15,
