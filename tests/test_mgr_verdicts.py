@@ -11,7 +11,9 @@ import pytest
 
 from watchdog.config import parse_config
 from watchdog.daemon import Watchdog
+from watchdog.discover.mapped import remote_sample
 from watchdog.export_mgr import MgrReporter
+from watchdog.model import ClusterMap, MapOsd
 
 PATH = Path(__file__).resolve().parents[1] / "mgr" / "osd_watchdog" / "verdicts.py"
 # The module's package imports mgr_module, which only ceph-mgr has: load this file alone.
@@ -39,7 +41,7 @@ def verdict(daemon="osd.1", state="zombie", **extra):
     }
 
 
-def report(host="a", osds=(), events=()):
+def report(host="a", osds=(), events=(), remote=()):
     return json.dumps(
         {
             "version": 1,
@@ -48,6 +50,7 @@ def report(host="a", osds=(), events=()):
             "interval": 10,
             "osds": list(osds),
             "events": list(events),
+            "remote": list(remote),
         }
     )
 
@@ -204,3 +207,78 @@ def test_what_the_watchdog_sends_is_what_the_module_takes(sim, tmp_path):
     assert [e.message for e in taken.events] == [
         "remediation of osd.1 refused: ok_to_stop: PGs would go inactive because dead"
     ]
+
+
+def remote(daemon, ok, detail="v2:10.0.0.9:6800 timeout"):
+    return {"daemon": daemon, "ok": ok, "detail": detail}
+
+
+VIEW3 = verdicts.ClusterView(up={0: True, 1: True, 2: True}, hosts={0: "a", 1: "b", 2: "c"})
+
+
+def judged(*reports, view=VIEW3):
+    book = verdicts.Book(max_age=60, started=NOW)
+    for text in reports:
+        book.accept(verdicts.parse_report(text), view, NOW)
+    return book.health_checks(view, NOW)
+
+
+def test_an_osd_its_host_sees_answering_but_two_others_cannot_reach_is_unreachable():
+    checks = judged(
+        report("a", osds=[verdict("osd.0", "healthy")]),
+        report("b", remote=[remote("osd.0", ok=False)]),
+        report("c", remote=[remote("osd.0", ok=False)]),
+    )
+    assert list(checks) == ["OSD_UNREACHABLE"]
+    (line,) = checks["OSD_UNREACHABLE"]["detail"]
+    assert line == (
+        "osd.0 on a: not reachable from 2 other host(s) (b, c: v2:10.0.0.9:6800 timeout) "
+        "while a sees it healthy"
+    )
+    assert checks["OSD_UNREACHABLE"]["severity"] == "warning"
+
+
+def test_one_vantage_point_failing_alone_is_ignored():
+    checks = judged(
+        report("a", osds=[verdict("osd.0", "healthy")]),
+        report("b", remote=[remote("osd.0", ok=False)]),
+        report("c", remote=[remote("osd.0", ok=True)]),
+    )
+    assert checks == {}
+
+
+def test_a_dead_accept_path_seen_from_everywhere_is_one_accept_dead_not_unreachable():
+    checks = judged(
+        report("a", osds=[verdict("osd.0", "zombie")]),
+        report("b", remote=[remote("osd.0", ok=False)]),
+        report("c", remote=[remote("osd.0", ok=False)]),
+    )
+    assert list(checks) == ["OSD_ACCEPT_DEAD"]
+    assert checks["OSD_ACCEPT_DEAD"]["detail"][0].endswith("; 2 other host(s) agree")
+
+
+def test_a_host_cannot_vouch_remotely_for_its_own_osd():
+    checks = judged(
+        report("a", osds=[verdict("osd.0", "healthy")], remote=[remote("osd.0", ok=False)]),
+        report("b", remote=[remote("osd.0", ok=False)]),
+    )
+    assert checks == {}
+
+
+def test_the_remote_sample_covers_every_osd_by_that_many_other_hosts_and_no_more():
+    hosts = [f"host{h:02d}" for h in range(7)]
+    osds = {
+        f"osd.{i}": MapOsd(f"osd.{i}", up=True, in_=True, hostname=hosts[i % 7]) for i in range(50)
+    }
+    cluster_map = ClusterMap(epoch=1, osds=osds)
+    covered: dict[str, list[str]] = {}
+    for me in hosts:
+        for osd in remote_sample(cluster_map, me, vantages=2, limit=1000):
+            assert osd.hostname != me
+            covered.setdefault(osd.daemon, []).append(me)
+    assert set(covered) == set(osds)
+    assert {len(v) for v in covered.values()} == {2}
+    # Each host's share is about 2/7 of the cluster, not all of it.
+    shares = [len(remote_sample(cluster_map, me, vantages=2, limit=1000)) for me in hosts]
+    assert max(shares) <= 2 * 8
+    assert len(remote_sample(cluster_map, "host00", vantages=2, limit=5)) == 5

@@ -284,6 +284,13 @@ class ReportConfig:
     # (60 s by default) must stay above it, or the host reads as OSD_WATCHDOG_DOWN.
     interval_seconds: Seconds = 10.0
     timeout_seconds: Seconds = 10.0
+    # A second vantage point: also probe the public addresses of some other hosts' OSDs,
+    # each OSD by `remote_vantages` other hosts (from the map, the same choice on every
+    # host), at most `max_remote_osds` per report. The module tells a dead accept path from
+    # an OSD that only other hosts cannot reach.
+    remote_probes: bool = False
+    remote_vantages: Annotated[int, Bound(ge=1, le=10)] = 2
+    max_remote_osds: Annotated[int, Bound(ge=1, le=4096)] = 64
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from watchdog import __version__
-from watchdog.discover.mapped import this_host
-from watchdog.model import ReportStatus, State
+from watchdog.discover.mapped import remote_sample, this_host
+from watchdog.model import Outcome, ReportStatus, Role, State
 from watchdog.monitor import Answer, MonitorError, make_client
+from watchdog.probes.tcp import probe_banners
 
 if TYPE_CHECKING:
     from watchdog.config import Config
@@ -69,6 +70,8 @@ class MgrReporter:
         self._snapshot: Snapshot | None = None
         self._sent_states: dict[str, tuple[State, float]] = {}
         self._zombies_logged: set[tuple[str, float]] = set()
+        self._remote: list[dict[str, Any]] = []
+        self._remote_at: float | None = None  # monotonic time of the last remote round
         self.status = ReportStatus()
 
     @classmethod
@@ -145,7 +148,7 @@ class MgrReporter:
             events = list(self.events)
         if snapshot is None:
             return False
-        body = self.body(snapshot, events)
+        body = {**self.body(snapshot, events), "remote": self.remote_round(snapshot)}
         started = time.monotonic()
         try:
             if self.client is None:
@@ -181,6 +184,16 @@ class MgrReporter:
 
     # -- the report ---------------------------------------------------------------------
 
+    def remote_round(self, snapshot: Snapshot) -> list[dict[str, Any]]:
+        """The remote probe results of this host, probed again at most once per interval."""
+        if not self.config.report.remote_probes:
+            return []
+        now = time.monotonic()
+        if self._remote_at is None or now - self._remote_at >= self.config.report.interval_seconds:
+            self._remote = probe_remote(self.config, snapshot)
+            self._remote_at = now
+        return self._remote
+
     def body(self, snapshot: Snapshot, events: list[Event]) -> dict[str, Any]:
         """The JSON the module's ``osd-watchdog report`` takes (see mgr/osd_watchdog)."""
         host = report_host(self.config, snapshot)
@@ -196,6 +209,38 @@ class MgrReporter:
 
 def _states(snapshot: Snapshot) -> dict[str, tuple[State, float]]:
     return {r.observation.target.daemon: (r.status.state, r.status.since) for r in snapshot.osds}
+
+
+def probe_remote(config: Config, snapshot: Snapshot) -> list[dict[str, Any]]:
+    """Probe the public addresses of this host's sample of other hosts' OSDs, once each.
+
+    An OSD counts as reached when any public address sent its banner; the watchdog's own
+    failures (``local_error``) are no evidence and leave the OSD out.
+    """
+    status = snapshot.map_status
+    cluster_map = status.cluster_map if status is not None else None
+    if cluster_map is None:
+        return []
+    report = config.report
+    sample = remote_sample(
+        cluster_map, report_host(config, snapshot), report.remote_vantages, report.max_remote_osds
+    )
+    owners = {e: osd.daemon for osd in sample for e in osd.endpoints if e.role is Role.PUBLIC}
+    results = probe_banners(
+        owners, config.loop.probe_timeout_seconds, max_in_flight=config.loop.max_in_flight
+    )
+    seen: dict[str, list[str]] = {}
+    reached: set[str] = set()
+    for result in results:
+        daemon = owners[result.endpoint]
+        if result.outcome is Outcome.OK:
+            reached.add(daemon)
+        elif result.outcome is not Outcome.LOCAL_ERROR:
+            seen.setdefault(daemon, []).append(f"{result.endpoint.address} {result.outcome}")
+    return [
+        {"daemon": d, "ok": d in reached, "detail": ", ".join(seen.get(d, [])) or "banner"}
+        for d in sorted({*reached, *seen}, key=lambda d: int(d.split(".", 1)[1]))
+    ]
 
 
 def cluster_status(config: Config, *, as_json: bool) -> str:

@@ -52,6 +52,14 @@ class Module(MgrModule):  # type: ignore[misc]
             desc="A host's report older than this is ignored, and the host is reported "
             "in OSD_WATCHDOG_DOWN if it has up OSDs",
         ),
+        Option(
+            name="min_remote_failures",
+            type="int",
+            default=2,
+            min=1,
+            desc="Other hosts that must fail to reach an OSD that its own host sees "
+            "answering before OSD_UNREACHABLE is raised",
+        ),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - the mgr's own
@@ -67,7 +75,7 @@ class Module(MgrModule):  # type: ignore[misc]
     def serve(self) -> None:
         """Load what the previous active mgr kept, then judge every few seconds."""
         with self.lock:
-            self.book = Book(max_age=self._max_age())
+            self.book = Book(max_age=self._max_age(), min_remote_failures=self._min_remote())
             kept = self.get_store(STORE_KEY)
             if kept:
                 try:
@@ -88,6 +96,7 @@ class Module(MgrModule):  # type: ignore[misc]
         """A module option changed."""
         with self.lock:
             self.book.max_age = self._max_age()
+            self.book.min_remote_failures = self._min_remote()
             self._judge()
 
     def handle_command(self, inbuf: Optional[str], cmd: Dict[str, Any]) -> Tuple[int, str, str]:
@@ -157,6 +166,9 @@ class Module(MgrModule):  # type: ignore[misc]
 
     def _max_age(self) -> float:
         return float(self.get_module_option("max_report_age"))
+
+    def _min_remote(self) -> int:
+        return int(self.get_module_option("min_remote_failures"))
 
     def _tick(self) -> float:
         # Often enough that a silent host shows within a few seconds of max_report_age.

@@ -41,6 +41,15 @@ class Event(NamedTuple):
     message: str
 
 
+class Remote(NamedTuple):
+    """A probe of another host's OSD: its public addresses, from the reporter's host."""
+
+    daemon: str
+    osd_id: int
+    ok: bool
+    detail: str
+
+
 class Report(NamedTuple):
     """One watchdog's report, checked."""
 
@@ -49,6 +58,7 @@ class Report(NamedTuple):
     interval: float
     osds: Tuple[OsdVerdict, ...]
     events: Tuple[Event, ...]
+    remote: Tuple[Remote, ...] = ()
 
 
 def _field(raw: Dict[str, Any], name: str, kinds: Any, where: str) -> Any:  # noqa: ANN401 - JSON
@@ -97,7 +107,10 @@ def parse_report(text: str) -> Report:
         raise ReportError("report: interval must be above 0")
     osds = _field(raw, "osds", list, "report")
     events = _field(raw, "events", list, "report")
-    if len(osds) > MAX_OSDS or len(events) > MAX_EVENTS:
+    remote = raw.get("remote", [])  # optional: only watchdogs with remote probes send it
+    if not isinstance(remote, list):
+        raise ReportError("report: remote must be a list")
+    if len(osds) > MAX_OSDS or len(remote) > MAX_OSDS or len(events) > MAX_EVENTS:
         raise ReportError(f"report: at most {MAX_OSDS} OSDs and {MAX_EVENTS} events")
     return Report(
         host=host,
@@ -105,6 +118,7 @@ def parse_report(text: str) -> Report:
         interval=interval,
         osds=tuple(_verdict(o, i) for i, o in enumerate(osds)),
         events=tuple(_event(e, i) for i, e in enumerate(events)),
+        remote=tuple(_remote(r, i) for i, r in enumerate(remote)),
     )
 
 
@@ -113,9 +127,7 @@ def _verdict(raw: Any, index: int) -> OsdVerdict:  # noqa: ANN401 - JSON
     if not isinstance(raw, dict):
         raise ReportError(f"{where} must be an object")
     daemon = _text(raw, "daemon", where)
-    prefix, _, number = daemon.partition(".")
-    if prefix != "osd" or not number.isdigit():
-        raise ReportError(f"{where}: daemon {daemon!r} is not osd.N")
+    osd_id = _osd_id(daemon, where)
     state = _text(raw, "state", where)
     if state not in STATES:
         raise ReportError(f"{where}: state {state!r} is not one of {', '.join(STATES)}")
@@ -123,7 +135,7 @@ def _verdict(raw: Any, index: int) -> OsdVerdict:  # noqa: ANN401 - JSON
     exhaustion = _field(raw, "fd_exhaustion_seconds", maybe_number, where)
     return OsdVerdict(
         daemon=daemon,
-        osd_id=int(number),
+        osd_id=osd_id,
         state=state,
         since=float(_field(raw, "since", (int, float), where)),
         cause=_text(raw, "cause", where),
@@ -131,6 +143,22 @@ def _verdict(raw: Any, index: int) -> OsdVerdict:  # noqa: ANN401 - JSON
         max_fds=_field(raw, "max_fds", maybe_int, where),
         fd_exhaustion_seconds=None if exhaustion is None else float(exhaustion),
     )
+
+
+def _osd_id(daemon: str, where: str) -> int:
+    prefix, _, number = daemon.partition(".")
+    if prefix != "osd" or not number.isdigit():
+        raise ReportError(f"{where}: daemon {daemon!r} is not osd.N")
+    return int(number)
+
+
+def _remote(raw: Any, index: int) -> Remote:  # noqa: ANN401 - JSON
+    where = f"remote[{index}]"
+    if not isinstance(raw, dict):
+        raise ReportError(f"{where} must be an object")
+    daemon = _text(raw, "daemon", where)
+    ok = _field(raw, "ok", bool, where)
+    return Remote(daemon, _osd_id(daemon, where), bool(ok), _text(raw, "detail", where))
 
 
 def _event(raw: Any, index: int) -> Event:  # noqa: ANN401 - JSON
@@ -157,8 +185,13 @@ class ClusterView(NamedTuple):
 class Book:
     """Every host's latest report, and what follows from them."""
 
-    def __init__(self, max_age: float, started: Optional[float] = None) -> None:
+    def __init__(
+        self, max_age: float, started: Optional[float] = None, min_remote_failures: int = 2
+    ) -> None:
         self.max_age = max_age
+        # Other hosts that must fail to reach an OSD before it is called unreachable: one
+        # vantage point failing alone is more likely its own network than the OSD's.
+        self.min_remote_failures = min_remote_failures
         self.started = time.time() if started is None else started
         self.reports: Dict[str, Received] = {}
         self.logged_through: Dict[str, float] = {}  # host -> time of the last event logged
@@ -183,7 +216,9 @@ class Book:
         new_events = [e for e in report.events if e.time > since]
         if new_events:
             self.logged_through[report.host] = max(e.time for e in new_events)
-        accepted = report._replace(osds=tuple(kept), events=())
+        # Remote results are about other hosts' OSDs by design; only not about its own.
+        remote = tuple(r for r in report.remote if view.hosts.get(r.osd_id) != report.host)
+        accepted = report._replace(osds=tuple(kept), events=(), remote=remote)
         self.reports[report.host] = Received(accepted, now)
         return accepted, refused, new_events
 
@@ -193,39 +228,65 @@ class Book:
 
     def health_checks(self, view: ClusterView, now: float) -> Dict[str, Dict[str, Any]]:
         """The checks to raise now, in the form ``MgrModule.set_health_checks`` takes."""
-        checks: Dict[str, Dict[str, Any]] = {}
-        dead, pressure = [], []
-        for host, received in sorted(self.fresh(now).items()):
+        fresh = self.fresh(now)
+        failing = self._failing_remotely(fresh)
+        dead, pressure, local = self._local_lines(fresh, view, failing)
+        unreachable = [
+            _unreachable_line(osd_id, view, vantages, local.get(osd_id))
+            for osd_id, vantages in sorted(failing.items())
+            if len(vantages) >= self.min_remote_failures
+            and view.up.get(osd_id, False)
+            # Its own host's verdict says more when it calls it a zombie or down.
+            and getattr(local.get(osd_id), "state", None) not in ("zombie", "down")
+        ]
+        checks = {
+            "OSD_ACCEPT_DEAD": _check(
+                "error", "{} OSD(s) up but refusing client connections", dead
+            ),
+            "OSD_FD_PRESSURE": _check("warning", "{} OSD(s) near their open-files limit", pressure),
+            "OSD_UNREACHABLE": _check(
+                "warning",
+                "{} OSD(s) answer on their own host but not from other hosts",
+                unreachable,
+            ),
+            "OSD_WATCHDOG_DOWN": _check(
+                "warning",
+                "{} host(s) with up OSDs have no recent watchdog report",
+                self._silent_hosts(view, now),
+            ),
+        }
+        return {name: check for name, check in checks.items() if check}
+
+    @staticmethod
+    def _local_lines(
+        fresh: Dict[str, Received],
+        view: ClusterView,
+        failing: Dict[int, List[Tuple[str, str]]],
+    ) -> Tuple[List[str], List[str], Dict[int, OsdVerdict]]:
+        """(dead accept path lines, fd pressure lines, every OSD's verdict by its own host)."""
+        dead, pressure, local = [], [], {}
+        for host, received in sorted(fresh.items()):
             for verdict in received.report.osds:
+                local[verdict.osd_id] = verdict
                 if not view.up.get(verdict.osd_id, False):
                     continue  # down in the map: Ceph's own OSD_DOWN says so
                 if verdict.state == "zombie":
-                    dead.append(_dead_line(verdict, host))
+                    agree = failing.get(verdict.osd_id, [])
+                    also = f"; {len(agree)} other host(s) agree" if agree else ""
+                    dead.append(_dead_line(verdict, host) + also)
                 elif verdict.state == "fd_pressure":
                     pressure.append(_pressure_line(verdict, host))
-        if dead:
-            checks["OSD_ACCEPT_DEAD"] = {
-                "severity": "error",
-                "summary": f"{len(dead)} OSD(s) up but refusing client connections",
-                "count": len(dead),
-                "detail": dead,
-            }
-        if pressure:
-            checks["OSD_FD_PRESSURE"] = {
-                "severity": "warning",
-                "summary": f"{len(pressure)} OSD(s) near their open-files limit",
-                "count": len(pressure),
-                "detail": pressure,
-            }
-        silent = self._silent_hosts(view, now)
-        if silent:
-            checks["OSD_WATCHDOG_DOWN"] = {
-                "severity": "warning",
-                "summary": f"{len(silent)} host(s) with up OSDs have no recent watchdog report",
-                "count": len(silent),
-                "detail": silent,
-            }
-        return checks
+        return dead, pressure, local
+
+    @staticmethod
+    def _failing_remotely(fresh: Dict[str, Received]) -> Dict[int, List[Tuple[str, str]]]:
+        """OSD id -> (vantage host, what it saw) for every other host that could not reach it."""
+        failing: Dict[int, List[Tuple[str, str]]] = {}
+        for host, received in sorted(fresh.items()):
+            for remote in received.report.remote:
+                if not remote.ok:
+                    failing.setdefault(remote.osd_id, []).append((host, remote.detail))
+        return failing
 
     def _silent_hosts(self, view: ClusterView, now: float) -> List[str]:
         up_by_host: Dict[str, List[int]] = {}
@@ -259,6 +320,7 @@ class Book:
         for host, received in self.reports.items():
             for verdict in received.report.osds:
                 by_osd[verdict.osd_id] = (host, received, verdict)
+        failing = self._failing_remotely(self.fresh(now))
         rows = []
         for osd_id in sorted(set(view.up) | set(by_osd)):
             row: Dict[str, Any] = {
@@ -271,6 +333,7 @@ class Book:
                 "watchdog": "",
                 "report_age": None,
                 "stale": False,
+                "unreachable_from": [h for h, _ in failing.get(osd_id, [])],
             }
             if osd_id in by_osd:
                 host, received, verdict = by_osd[osd_id]
@@ -332,12 +395,39 @@ class Book:
         )
 
 
+def _check(severity: str, summary: str, lines: List[str]) -> Dict[str, Any]:
+    """A health check for set_health_checks, or {} when there is nothing to say."""
+    if not lines:
+        return {}
+    return {
+        "severity": severity,
+        "summary": summary.format(len(lines)),
+        "count": len(lines),
+        "detail": lines,
+    }
+
+
 def _clock(wall: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(wall))
 
 
 def _dead_line(verdict: OsdVerdict, host: str) -> str:
     return f"{verdict.daemon} on {host}: {verdict.cause} (since {_clock(verdict.since)})"
+
+
+def _unreachable_line(
+    osd_id: int,
+    view: ClusterView,
+    vantages: List[Tuple[str, str]],
+    local: Optional[OsdVerdict],
+) -> str:
+    hosts = ", ".join(h for h, _ in vantages)
+    here = view.hosts.get(osd_id, "?")
+    mine = f"{here} sees it {local.state}" if local else f"no report from {here}"
+    return (
+        f"osd.{osd_id} on {here}: not reachable from {len(vantages)} other host(s) ({hosts}: "
+        f"{vantages[0][1]}) while {mine}"
+    )
 
 
 def _pressure_line(verdict: OsdVerdict, host: str) -> str:

@@ -28,6 +28,28 @@ def this_host(configured: str | None) -> set[str]:
     return {name, name.split(".", 1)[0]}
 
 
+def remote_sample(cluster_map: ClusterMap, me: str, vantages: int, limit: int) -> list[MapOsd]:
+    """The other hosts' up OSDs this host probes as a second vantage point.
+
+    Hosts are put in a ring in name order; an OSD is probed by the ``vantages`` hosts that
+    follow its own. Every host computes the same ring from the same map, so each OSD is
+    covered by that many other hosts (when there are that many), and each host's share is
+    its ring neighbours' OSDs, not the whole cluster.
+    """
+    hosts = sorted({o.hostname for o in cluster_map.osds.values() if o.hostname} | {me})
+    place = {host: i for i, host in enumerate(hosts)}
+    chosen = [
+        osd
+        for osd in cluster_map.osds.values()
+        if osd.up
+        and osd.hostname
+        and osd.hostname != me
+        and 1 <= (place[me] - place[osd.hostname]) % len(hosts) <= vantages
+    ]
+    chosen.sort(key=lambda o: int(o.daemon.split(".", 1)[1]))
+    return chosen[:limit]
+
+
 def label_roles(target: Target, cluster_map: ClusterMap) -> Target:
     """Relabel the target's listeners with the roles the map gives their addresses."""
     osd = cluster_map.osds.get(target.daemon)
