@@ -2,7 +2,8 @@
 # Install the system packages the test suite needs: Ceph (a real throw-away cluster for the
 # end-to-end tests, and the librados binding), Prometheus (promtool, real scrapes), Alertmanager
 # (amtool for the example routes), blackbox_exporter (the baseline every benchmark compares
-# against; its smoke run is part of the suite), systemd (systemd-analyze for the unit), iproute2 (ss).
+# against; its smoke run is part of the suite), systemd (systemd-analyze for the unit), iproute2
+# (ss, ip netns) and nftables (a path broken between network namespaces).
 # Runs apt-get only as root on a Debian-like host; elsewhere it says what is missing, and the
 # tests that need it skip -- except under CI=true, where they fail instead.
 set -euo pipefail
@@ -14,6 +15,7 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v prometheus-blackbox-exporter >/dev/null 2>&1 || missing+=(prometheus-blackbox-exporter)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v ceph-mon >/dev/null 2>&1 || missing+=(ceph-mon)
 command -v ceph-osd >/dev/null 2>&1 || missing+=(ceph-osd)
 command -v ceph-mgr >/dev/null 2>&1 || missing+=(ceph-mgr)

@@ -41,9 +41,13 @@ def write_config(path: Path, cluster: str, port: int, interval: float = 0.25) ->
 
 
 class Daemon:
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: Path, env: dict[str, str] | None = None, prefix: list[str] | None = None
+    ) -> None:
+        # prefix: run it through another command, e.g. ["ip", "netns", "exec", NAME] (which
+        # execs it, so the pid is the watchdog's own).
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "watchdog", "run", "--config", str(config)],
+            [*(prefix or []), sys.executable, "-m", "watchdog", "run", "--config", str(config)],
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, **(env or {})},

@@ -1,7 +1,8 @@
 """A throw-away real Ceph cluster for end-to-end tests: 1 mon, 1 mgr, N memstore OSDs.
 
-Everything lives in one temporary directory and on 127.0.0.1; daemons run in the foreground
-as our own children (no systemd), so each is stopped by its pid, even when a test fails.
+Everything lives in one temporary directory and on 127.0.0.1 (or a given address); daemons run
+in the foreground as our own children (no systemd), so each is stopped by its pid, even when a
+test fails.
 Built from Debian's packages (ceph-mon, ceph-mgr, ceph-osd, ceph-common).
 """
 
@@ -34,9 +35,9 @@ def missing_binaries() -> list[str]:
     return [b for b in BINARIES if shutil.which(b) is None]
 
 
-def _free_port() -> int:
+def _free_port(address: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         return int(sock.getsockname()[1])
 
 
@@ -57,6 +58,10 @@ class CephCluster:
     fsid: str = field(default_factory=lambda: str(uuid.uuid4()))
     daemons: dict[str, Daemon] = field(default_factory=dict)
     with_mgr: bool = True
+    # Where every daemon binds: loopback, or an address of a veth the test made so that
+    # network namespaces (other "hosts") can reach the cluster.
+    address: str = "127.0.0.1"
+    network: str = "127.0.0.0/8"
 
     @property
     def conf(self) -> Path:
@@ -83,7 +88,7 @@ class CephCluster:
         self.root.mkdir(parents=True, exist_ok=True)
         for sub in ("run", "log", "mon", "mgr", "osd"):
             (self.root / sub).mkdir(exist_ok=True)
-        self.mon_ports = (_free_port(), _free_port())
+        self.mon_ports = (_free_port(self.address), _free_port(self.address))
         self._write_conf()
         self._make_mon()
         self.start_daemon("mon.a")
@@ -102,8 +107,8 @@ class CephCluster:
         self.conf.write_text(
             f"""[global]
 fsid = {self.fsid}
-mon host = [v2:127.0.0.1:{v2},v1:127.0.0.1:{v1}]
-public network = 127.0.0.0/8
+mon host = [v2:{self.address}:{v2},v1:{self.address}:{v1}]
+public network = {self.network}
 auth cluster required = cephx
 auth service required = cephx
 auth client required = cephx
@@ -203,7 +208,7 @@ keyring = $osd_data/keyring
             self.fsid,
             "--addv",
             "a",
-            f"[v2:127.0.0.1:{v2},v1:127.0.0.1:{v1}]",
+            f"[v2:{self.address}:{v2},v1:{self.address}:{v1}]",
             str(monmap),
         )
         self._run(

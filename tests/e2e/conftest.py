@@ -25,9 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-@pytest.fixture
-def ceph() -> Iterator[CephCluster]:
-    """A fresh 1 mon, 1 mgr, 3 OSD memstore cluster; every daemon stopped afterwards."""
+def require_ceph() -> None:
+    """Ceph's binaries and root, or skip (fail under CI=true)."""
     for binary in BINARIES:
         require_tool(binary)
     if os.geteuid() != 0:
@@ -35,6 +34,12 @@ def ceph() -> Iterator[CephCluster]:
         if IN_CI:
             pytest.fail("the end-to-end tests run as root under CI")
         pytest.skip("the end-to-end tests need root")
+
+
+@pytest.fixture
+def ceph() -> Iterator[CephCluster]:
+    """A fresh 1 mon, 1 mgr, 3 OSD memstore cluster; every daemon stopped afterwards."""
+    require_ceph()
     # Short: admin socket paths must fit in 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="ceph-e2e-", dir="/tmp"))
     try:
@@ -53,6 +58,7 @@ class Watch:
         workdir: Path,
         act: dict[str, object] | None = None,
         sections: dict[str, dict[str, object]] | None = None,
+        prefix: list[str] | None = None,
         **cluster_view: object,
     ) -> None:
         self.port = unused_port()
@@ -70,23 +76,29 @@ class Watch:
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "watchdog.toml"
         self.write_config()
-        self.daemon = Daemon(self.config)
+        self.daemon = Daemon(self.config, prefix=prefix)
 
     def write_config(self, **act: object) -> None:
         """(Re)write the config file; ``act`` changes keys of [act]."""
         self.acting |= act
         act_lines = "\n".join(f"{key} = {toml_value(value)}" for key, value in self.acting.items())
         lines = "\n".join(f"{key} = {toml_value(value)}" for key, value in self.view.items())
+        sections = dict(self.sections)
+        discovery = sections.pop("discovery", {})
         self.config.write_text(
             "[loop]\ninterval_seconds = 0.5\nprobe_timeout_seconds = 0.5\n"
             f'[web]\nlisten_address = "127.0.0.1:{self.port}"\n'
-            f'[discovery]\nclusters = ["{self.cluster.name}"]\n'
-            f"[cluster]\n{lines}\n"
+            "[discovery]\n"
+            + "".join(
+                f"{k} = {toml_value(v)}\n"
+                for k, v in ({"clusters": [self.cluster.name]} | discovery).items()
+            )
+            + f"[cluster]\n{lines}\n"
             "[assess]\nstartup_grace_seconds = 10\n"
             f"[act]\n{act_lines}\n"
             + "".join(
                 f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items())
-                for name, keys in self.sections.items()
+                for name, keys in sections.items()
             )
         )
 
@@ -174,9 +186,11 @@ def watch_factory(tmp_path) -> Iterator[object]:
         cluster: CephCluster,
         act: dict[str, object] | None = None,
         sections: dict[str, dict[str, object]] | None = None,
+        prefix: list[str] | None = None,
         **cluster_view: object,
     ) -> Watch:
-        watch = Watch(cluster, tmp_path / f"watch{len(started)}", act, sections, **cluster_view)
+        workdir = tmp_path / f"watch{len(started)}"
+        watch = Watch(cluster, workdir, act, sections, prefix, **cluster_view)
         started.append(watch)
         return watch
 

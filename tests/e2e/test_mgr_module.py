@@ -8,16 +8,23 @@ the least-privileged key the README documents.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
+from tests.conftest import require_tool
+from tests.e2e.cluster import CephCluster
+from tests.e2e.conftest import require_ceph
 from tests.e2e.faults import unmute_listeners
-from tests.e2e.test_real_ceph import HEALTHY, mute_public
+from tests.e2e.netns import Vantages
+from tests.e2e.test_real_ceph import HEALTHY, mute_public, public_ports
 from tests.process import unused_port
 
 pytestmark = pytest.mark.integration
@@ -259,3 +266,74 @@ def test_a_report_for_an_osd_of_another_host_is_refused(ceph):
     )  # fmt: skip
     assert bad.returncode != 0
     assert "osds[0]: daemon 'osd.x' is not osd.N" in bad.stderr
+
+
+@pytest.fixture
+def vantages():
+    """Two network namespaces standing for two other hosts, and a cluster they can reach."""
+    require_ceph()
+    require_tool("nft")
+    require_tool("ip")
+    root = Path(tempfile.mkdtemp(prefix="ceph-e2e-", dir="/tmp"))
+    try:
+        with Vantages(2) as spaces:
+            address, network = spaces.cluster_address, spaces.cluster_network
+            with CephCluster(root, osds=3, address=address, network=network) as cluster:
+                yield spaces, cluster
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def far_watch(watch_factory, cluster, spaces, i: int):
+    """A watchdog in namespace i, as host vantage-<i>: no OSDs of its own, remote probes on."""
+    return watch_factory(
+        cluster,
+        sections={
+            "discovery": {"local": False},
+            "report": {"enabled": True, "interval_seconds": REPORT_EVERY, "remote_probes": True},
+        },
+        prefix=spaces.prefix(i),
+        source="cli",
+        hostname=f"vantage-{i}",
+    )
+
+
+def test_an_osd_other_hosts_cannot_reach_is_told_apart_from_a_dead_accept_path(
+    vantages, watch_factory
+):
+    spaces, ceph = vantages
+    enable_module(ceph)
+    local = reporting_watch(watch_factory, ceph)
+    far = [far_watch(watch_factory, ceph, spaces, i) for i in range(2)]
+    local.wait_states(HEALTHY)
+
+    def remote_view(osd: str) -> list[str]:
+        rows = {r["osd"]: r for r in ceph.ceph_json("osd-watchdog", "status") or []}
+        return rows.get(osd, {}).get("unreachable_from", ["?"])
+
+    # Both other hosts reach every OSD: nothing raised.
+    ceph.wait(lambda: remote_view("osd.1") == [], 30, "both vantage points reporting")
+    assert health(ceph)["status"] == "HEALTH_OK"
+    ports = public_ports(ceph, "osd.1")
+
+    # One vantage point's path breaks: it alone fails, which is ignored.
+    spaces.drop(0, spaces.cluster_address, ports)
+    ceph.wait(lambda: remote_view("osd.1") == ["vantage-0"], 30, "vantage-0 failing alone")
+    time.sleep(REPORT_EVERY + 1)
+    assert "OSD_UNREACHABLE" not in health(ceph)["checks"]
+
+    # The second one too: unreachable from elsewhere, while its own host sees it answer.
+    spaces.drop(1, spaces.cluster_address, ports)
+    seen = wait_health(
+        ceph, lambda h: "OSD_UNREACHABLE" in h["checks"], 30, "OSD_UNREACHABLE raised"
+    )
+    (detail,) = [d["message"] for d in seen["checks"]["OSD_UNREACHABLE"]["detail"]]
+    assert detail.startswith(f"osd.1 on {host()}: not reachable from 2 other host(s) (vantage-0")
+    assert detail.endswith(f"while {host()} sees it healthy")
+    assert "OSD_ACCEPT_DEAD" not in seen["checks"]
+    assert local.states() == HEALTHY
+    assert far[0].daemon.proc.poll() is None
+
+    spaces.allow(0)
+    spaces.allow(1)
+    wait_health(ceph, lambda h: "OSD_UNREACHABLE" not in h["checks"], 30, "the check cleared")
