@@ -81,24 +81,20 @@ class Watch:
     def write_config(self, **act: object) -> None:
         """(Re)write the config file; ``act`` changes keys of [act]."""
         self.acting |= act
-        act_lines = "\n".join(f"{key} = {toml_value(value)}" for key, value in self.acting.items())
-        lines = "\n".join(f"{key} = {toml_value(value)}" for key, value in self.view.items())
-        sections = dict(self.sections)
-        discovery = sections.pop("discovery", {})
+        base = {
+            "loop": {"interval_seconds": 0.5, "probe_timeout_seconds": 0.5},
+            "web": {"listen_address": f"127.0.0.1:{self.port}"},
+            "discovery": {"clusters": [self.cluster.name]},
+            "cluster": self.view,
+            "assess": {"startup_grace_seconds": 10},
+            "act": self.acting,
+        }
+        tables = {name: base.get(name, {}) | self.sections.get(name, {}) for name in
+                  {**base, **self.sections}}  # fmt: skip
         self.config.write_text(
-            "[loop]\ninterval_seconds = 0.5\nprobe_timeout_seconds = 0.5\n"
-            f'[web]\nlisten_address = "127.0.0.1:{self.port}"\n'
-            "[discovery]\n"
-            + "".join(
-                f"{k} = {toml_value(v)}\n"
-                for k, v in ({"clusters": [self.cluster.name]} | discovery).items()
-            )
-            + f"[cluster]\n{lines}\n"
-            "[assess]\nstartup_grace_seconds = 10\n"
-            f"[act]\n{act_lines}\n"
-            + "".join(
+            "".join(
                 f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items())
-                for name, keys in sections.items()
+                for name, keys in tables.items()
             )
         )
 

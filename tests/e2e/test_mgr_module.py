@@ -8,6 +8,7 @@ the least-privileged key the README documents.
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import socket
 import subprocess
@@ -63,10 +64,13 @@ def reporter_key(ceph):
     return keyring
 
 
-def reporting_watch(watch_factory, ceph):
+def reporting_watch(watch_factory, ceph, assess=None):
     return watch_factory(
         ceph,
-        sections={"report": {"enabled": True, "interval_seconds": REPORT_EVERY}},
+        sections={
+            "report": {"enabled": True, "interval_seconds": REPORT_EVERY},
+            "assess": assess or {},
+        },
         source="cli",
         client_name="client.osd-watchdog",
         keyring=str(reporter_key(ceph)),
@@ -337,3 +341,28 @@ def test_an_osd_other_hosts_cannot_reach_is_told_apart_from_a_dead_accept_path(
     spaces.allow(0)
     spaces.allow(1)
     wait_health(ceph, lambda h: "OSD_UNREACHABLE" not in h["checks"], 30, "the check cleared")
+
+
+def test_an_osd_near_its_fd_limit_is_osd_fd_pressure_and_back(ceph, watch_factory):
+    enable_module(ceph)
+    # Pressure at 40 % here, so the OSD keeps plenty of room and never hits a real EMFILE.
+    assess = {"fd_pressure_ratio": 0.4, "fd_pressure_clear_ratio": 0.3, "fd_trend_min_ratio": 0.3}
+    watch = reporting_watch(watch_factory, ceph, assess=assess)
+    watch.wait_states(HEALTHY)
+    pid = ceph.pid("osd.2")
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    open_now = sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
+    # Lower only the soft limit, to about half in use (root cannot raise a hard limit again).
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_now * 2, hard))
+    try:
+        seen = wait_health(
+            ceph, lambda h: "OSD_FD_PRESSURE" in h["checks"], 30, "OSD_FD_PRESSURE raised"
+        )
+        check = seen["checks"]["OSD_FD_PRESSURE"]
+        assert check["severity"] == "HEALTH_WARN"
+        (detail,) = [d["message"] for d in check["detail"]]
+        assert detail.startswith(f"osd.2 on {host()}: ")
+        assert " fds open (5" in detail or " fds open (4" in detail
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    wait_health(ceph, lambda h: "OSD_FD_PRESSURE" not in h["checks"], 30, "the check cleared")
