@@ -4,7 +4,7 @@ import threading
 import time
 
 from tests.conftest import STATE_DIR
-from watchdog.config import parse_config
+from watchdog.config import load_config, parse_config
 from watchdog.daemon import Watchdog
 
 
@@ -55,3 +55,36 @@ def test_a_missing_ceph_command_is_a_failed_report_and_probing_goes_on(sim):
     assert snapshot.cycles >= 5
     assert snapshot.report_status is not None
     assert snapshot.report_status.failures >= 1
+
+
+def test_a_reload_keeps_the_reporter_and_its_queue_and_turning_it_off_stops_it(sim, tmp_path):
+    path = tmp_path / "watchdog.toml"
+    on = (
+        '[loop]\ninterval_seconds = 0.2\n[discovery]\nclusters = ["%s"]\n'
+        '[cluster]\nsource = "cli"\nceph_command = "/nonexistent/ceph"\n'
+        '[act]\nstate_dir = "%s"\ncanary = false\n'
+        "[report]\nenabled = %s\ninterval_seconds = %s\n"
+    )
+    path.write_text(on % (sim.cluster, STATE_DIR, "true", 0.2))
+    watchdog = Watchdog(load_config(path), path)
+    reporter = watchdog.reporter
+    assert reporter is not None
+    reporter.audited({"time": time.time(), "ceph_daemon": "osd.0", "result": "dry_run"})
+    loop = threading.Thread(target=watchdog.run)
+    loop.start()
+    try:
+        time.sleep(0.6)
+        path.write_text(on % (sim.cluster, STATE_DIR, "true", 5.0))
+        watchdog.request_reload()
+        time.sleep(0.6)
+        assert watchdog.reporter is reporter  # same thread, same queue
+        assert reporter.config.report.interval_seconds == 5.0
+        assert reporter.events[0].message.startswith("dry run: would remediate")
+        path.write_text(on % (sim.cluster, STATE_DIR, "false", 5.0))
+        watchdog.request_reload()
+        time.sleep(0.6)
+        assert watchdog.reporter is None
+        assert not any(t.name == "mgr-report" for t in threading.enumerate())
+    finally:
+        watchdog.stop()
+        loop.join(timeout=10)
