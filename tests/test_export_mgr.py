@@ -3,9 +3,12 @@
 import threading
 import time
 
+import pytest
+
 from tests.conftest import STATE_DIR
 from watchdog.config import load_config, parse_config
 from watchdog.daemon import Watchdog
+from watchdog.export_mgr import _audit_message
 
 
 def watchdog_reporting_through(sim, ceph_command: str) -> Watchdog:
@@ -88,3 +91,22 @@ def test_a_reload_keeps_the_reporter_and_its_queue_and_turning_it_off_stops_it(s
     finally:
         watchdog.stop()
         loop.join(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("record", "line"),
+    [
+        ({"ceph_daemon": "osd.3", "result": "refused", "guard": "cooldown: 12 s left",
+          "evidence": "client accept path dead"},
+         "remediation of osd.3 refused: cooldown: 12 s left because client accept path dead"),
+        ({"ceph_daemon": "osd.3", "result": "started", "action": "fence_restart",
+          "evidence": "dead"}, "remediation of osd.3 (fence_restart) started because dead"),
+        ({"ceph_daemon": "osd.3", "step": "fence", "result": "done", "detail": "noup set"},
+         "remediation of osd.3: step fence done: noup set"),
+        ({"ceph_daemon": "osd.3", "step": "restart", "result": "failed", "detail": "exit 1"},
+         "remediation of osd.3: step restart failed: exit 1"),
+        ({"ceph_daemon": "osd.3", "result": "resumed", "steps": ["unfence"]}, None),
+    ],
+)  # fmt: skip
+def test_each_audit_record_worth_it_becomes_one_cluster_log_line(record, line):
+    assert _audit_message(record) == line

@@ -36,7 +36,8 @@ def missing_binaries() -> list[str]:
 
 
 def _free_port(address: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family) as sock:
         sock.bind((address, 0))
         return int(sock.getsockname()[1])
 
@@ -60,8 +61,14 @@ class CephCluster:
     with_mgr: bool = True
     # Where every daemon binds: loopback, or an address of a veth the test made so that
     # network namespaces (other "hosts") can reach the cluster.
-    address: str = "127.0.0.1"
+    address: str = "127.0.0.1"  # or "::1": the daemons then bind IPv6 only
     network: str = "127.0.0.0/8"
+    extra_conf: dict[str, str] = field(default_factory=dict)  # more [global] options
+
+    @property
+    def _host(self) -> str:
+        """The address as it goes in an address vector (IPv6 in brackets)."""
+        return f"[{self.address}]" if ":" in self.address else self.address
 
     @property
     def conf(self) -> Path:
@@ -107,7 +114,7 @@ class CephCluster:
         self.conf.write_text(
             f"""[global]
 fsid = {self.fsid}
-mon host = [v2:{self.address}:{v2},v1:{self.address}:{v1}]
+mon host = [v2:{self._host}:{v2},v1:{self._host}:{v1}]
 public network = {self.network}
 auth cluster required = cephx
 auth service required = cephx
@@ -136,7 +143,7 @@ mgr initial modules = restful
 auth allow insecure global id reclaim = false
 mon warn on insecure global id reclaim allowed = false
 ms bind msgr2 = true
-
+{self._extra_lines()}
 [client]
 keyring = {self.keyring}
 [mon]
@@ -148,6 +155,12 @@ mgr module path = {self._module_path()}
 keyring = $osd_data/keyring
 """
         )
+
+    def _extra_lines(self) -> str:
+        options = dict(self.extra_conf)
+        if ":" in self.address:
+            options |= {"ms bind ipv6": "true", "ms bind ipv4": "false"}
+        return "".join(f"{key} = {value}\n" for key, value in options.items())
 
     def _module_path(self) -> Path:
         """Ceph's own mgr modules and ours side by side, as an operator installs it."""
@@ -208,7 +221,7 @@ keyring = $osd_data/keyring
             self.fsid,
             "--addv",
             "a",
-            f"[v2:{self.address}:{v2},v1:{self.address}:{v1}]",
+            f"[v2:{self._host}:{v2},v1:{self._host}:{v1}]",
             str(monmap),
         )
         self._run(

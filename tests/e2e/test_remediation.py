@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tests.e2e.test_mgr_module import enable_module
 from tests.e2e.test_real_ceph import HEALTHY, map_says_up, mute_public
 from watchdog.act.steps import Event, StepError, fence
 from watchdog.config import parse_config
@@ -25,6 +26,7 @@ LEAST_PRIVILEGE = (
     "mgr",
     'allow command "osd ok-to-stop"',
 )
+STEPS = ("fence", "restart", "verify", "unfence")
 RESTART = [sys.executable, "-m", "tests.e2e.restart_osd"]  # + the cluster's root and "{id}"
 
 
@@ -122,13 +124,24 @@ def test_a_fence_lets_a_write_hanging_on_the_zombie_complete(ceph, watch_factory
 
 def test_fence_restart_verify_unfence_leaves_the_osd_up_in_and_healthy(ceph, watch_factory):
     restart = [*RESTART, str(ceph.root), "{id}"]
-    watch = watch_factory(ceph, act={"dry_run": False, "restart_command": restart}, source="rados")
+    enable_module(ceph)  # each step goes to the cluster log too, reported through librados
+    watch = watch_factory(
+        ceph,
+        act={"dry_run": False, "restart_command": restart},
+        sections={"report": {"enabled": True, "interval_seconds": 2.0}},
+        source="rados",
+    )
     watch.wait_states(HEALTHY)
     ceph.wait_clean()
     started = time.monotonic()
     old_pid, _ = mute_public(ceph, "osd.2")
     for step in ("fence", "restart", "verify", "unfence"):
         watch.daemon.wait_for_log(f"osd.2: {step} done", timeout=90, after=started)
+    logged = "remediation of osd.2: step unfence done"
+    ceph.wait(lambda: logged in ceph.ceph("log", "last", "200"), 30, "the steps in the log")
+    lines = [ln for ln in ceph.ceph("log", "last", "200").splitlines() if "osd-watchdog on" in ln]
+    for what in ("is a zombie", ") started", *(f"step {s} done" for s in STEPS)):
+        assert len([ln for ln in lines if what in ln]) == 1, (what, lines)
     ceph.wait(lambda: osd_entry(ceph, "osd.2")["up"], 60, "osd.2 up again")
     entry = osd_entry(ceph, "osd.2")
     assert entry["in"]
