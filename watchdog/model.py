@@ -161,6 +161,9 @@ class Target:
     # No process although one should run here (seen before, or placed here by the map):
     # nothing to probe, the observation says so.
     not_running: bool = False
+    # The network namespace (inode) its sockets are in, when not the watchdog's own (a
+    # Rook pod): its sockets are read inside it.
+    netns: int | None = None
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:

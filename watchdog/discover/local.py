@@ -12,13 +12,15 @@ mark-down) the new listeners replace the vanished ones in the same order.
 from __future__ import annotations
 
 import logging
+import os
+from collections import ChainMap
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from watchdog.host import procfs
+from watchdog.host import netns, procfs, sockdiag
 from watchdog.model import Endpoint, Incarnation, Listener, Msgr, Role, Target
 
 if TYPE_CHECKING:
@@ -139,22 +141,69 @@ class LocalDiscovery:
         anywhere else, a rebind after a mark-down for one.
         """
         processes = find_osd_processes(self.names, self.clusters, self.proc_root)
-        ports = self._steady_ports(processes)
+        spaces = self._namespaces(processes)
+        here = [p for p in processes if p.incarnation.pid not in spaces]
+        ports = self._steady_ports(here)
         full = True
         if ports is not None:
-            listening = dump(ports)
-            full = not self._unchanged(processes, listening)
+            listening: Mapping[int, TcpSocket] = dump(ports)
+            full = not self._unchanged(here, listening)
         if full:
             listening = dump(None)
+        away, blind = self._listeners_away(spaces)
+        if away:  # pods' OSDs: one mapping by inode (inodes are unique across namespaces)
+            listening = dict(ChainMap(*away, dict(listening)))
         owned = {i for m in self._memory.values() for i in m.listeners}
         rescan_all = full and frozenset(listening) - owned != self._last_unowned
-        targets = [self._target(p, listening, rescan=rescan_all) for p in processes]
+        targets = [
+            self._target(
+                p,
+                listening,
+                rescan=rescan_all or p.incarnation.pid in spaces,
+                netns=spaces.get(p.incarnation.pid),
+                blind=blind.get(p.incarnation.pid, ""),
+            )
+            for p in processes
+        ]
         alive = {p.incarnation for p in processes}
         self._memory = {k: v for k, v in self._memory.items() if k in alive}
         if full:
             owned = {i for m in self._memory.values() for i in m.listeners}
             self._last_unowned = frozenset(listening) - owned
         return targets, listening
+
+    def _namespaces(self, processes: Sequence[OsdProcess]) -> dict[int, int]:
+        """Map pid -> network namespace, for the processes not in the watchdog's own."""
+        ours = netns.namespace_of(os.getpid())
+        found = {}
+        for osd in processes:
+            space = netns.namespace_of(osd.incarnation.pid, self.proc_root)
+            if space is not None and ours is not None and space != ours:
+                found[osd.incarnation.pid] = space
+        return found
+
+    def _listeners_away(
+        self, spaces: Mapping[int, int]
+    ) -> tuple[list[dict[int, TcpSocket]], dict[int, str]]:
+        """Each other namespace's LISTEN sockets, one dump per namespace.
+
+        Also the pids whose namespace could not be read, with why.
+        """
+        dumps: list[dict[int, TcpSocket]] = []
+        blind: dict[int, str] = {}
+        pids_by_space: dict[int, list[int]] = {}
+        for pid, space in spaces.items():
+            pids_by_space.setdefault(space, []).append(pid)
+        for space, pids in pids_by_space.items():
+            try:
+                dumps.append(netns.run_in(pids[0], lambda: dict(sockdiag.dump_listeners())))
+            except OSError as exc:
+                reason = (
+                    f"its sockets are in another network namespace (net:[{space}], a pod's) "
+                    f"that the watchdog cannot read: {exc.strerror or exc}"
+                )
+                blind.update(dict.fromkeys(pids, reason))
+        return dumps, blind
 
     def _steady_ports(self, processes: Sequence[OsdProcess]) -> set[int] | None:
         """Every port of every known OSD listener; None when some process needs a full look."""
@@ -172,10 +221,18 @@ class LocalDiscovery:
         return set(listening) == remembered
 
     def _target(
-        self, osd: OsdProcess, by_inode: Mapping[int, TcpSocket], *, rescan: bool
+        self,
+        osd: OsdProcess,
+        by_inode: Mapping[int, TcpSocket],
+        *,
+        rescan: bool,
+        netns: int | None = None,
+        blind: str = "",
     ) -> Target:
         memory = self._memory.setdefault(osd.incarnation, _Memory())
-        target = Target(osd.daemon, osd.cluster, osd.incarnation)
+        target = Target(osd.daemon, osd.cluster, osd.incarnation, netns=netns)
+        if blind:
+            return replace(target, blind_reason=blind)
         if rescan or not memory.complete:
             try:
                 fds = procfs.socket_inodes(self.proc_root, osd.incarnation.pid)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from watchdog.host import sockdiag
+from watchdog.host import netns, sockdiag
 from watchdog.model import HEARTBEAT_ROLES, ListenSample, Role, Target
 
 if TYPE_CHECKING:
@@ -42,12 +42,39 @@ def heartbeat_connections(targets: Iterable[Target]) -> dict[str, int]:
     no file yet, so its inode is 0: only sockets with an inode were accepted by the OSD and
     carry heartbeats.
     """
-    ports = {t.daemon: heartbeat_ports(t) for t in targets if t.incarnation is not None}
-    every_port = set().union(*ports.values()) if ports else set()
-    if not every_port:
-        return {}
-    accepted = [s for s in sockdiag.dump_established(every_port) if s.inode != 0]
-    return {daemon: sum(1 for s in accepted if s.port in mine) for daemon, mine in ports.items()}
+    # One dump per network namespace: the host's, and each pod's an OSD lives in.
+    by_space: dict[int | None, list[Target]] = {}
+    for target in targets:
+        if target.incarnation is not None:
+            by_space.setdefault(target.netns, []).append(target)
+    counts: dict[str, int] = {}
+    for space, members in by_space.items():
+        ports = {t.daemon: heartbeat_ports(t) for t in members}
+        every_port = set().union(*ports.values())
+        if not every_port:
+            continue
+        dumped = _established(space, members, every_port)
+        if dumped is None:
+            continue  # no count: the heartbeat listeners' answers stand in for it
+        accepted = [s for s in dumped if s.inode != 0]
+        for daemon, mine in ports.items():
+            counts[daemon] = sum(1 for s in accepted if s.port in mine)
+    return counts
+
+
+def _established(
+    space: int | None, members: Sequence[Target], ports: set[int]
+) -> list[sockdiag.TcpSocket] | None:
+    """ESTABLISHED sockets on these ports, in the host's namespace or inside a pod's."""
+    if space is None:
+        return list(sockdiag.dump_established(ports))
+    incarnation = members[0].incarnation
+    if incarnation is None:
+        return None
+    try:
+        return netns.run_in(incarnation.pid, lambda: list(sockdiag.dump_established(ports)))
+    except OSError:
+        return None
 
 
 class ListenProbe:

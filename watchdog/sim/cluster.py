@@ -15,7 +15,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 from watchdog.errors import SimulatorError
 
@@ -49,7 +52,7 @@ class SimProcess:
 class SimCluster:
     """A set of simulated OSDs on one loopback address."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings of one simulated cluster
         self,
         count: int = 3,
         *,
@@ -57,8 +60,12 @@ class SimCluster:
         nofile: int = 0,
         host: str = "127.0.0.1",
         backlog: int = 0,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.count = count
+        # Run each OSD through this first, e.g. ["ip", "netns", "exec", NAME]: an OSD in a
+        # network namespace of its own, as in a Rook pod.
+        self.prefix = list(prefix)
         self.cluster = cluster or f"sim{os.getpid()}"
         self.nofile = nofile
         self.host = host
@@ -84,7 +91,7 @@ class SimCluster:
             raise
 
     def _spawn(self, osd_id: int) -> SimProcess:
-        argv = [sys.executable, "-m", "watchdog.sim.osd", "--id", str(osd_id)]
+        argv = [*self.prefix, sys.executable, "-m", "watchdog.sim.osd", "--id", str(osd_id)]
         argv += ["--cluster", self.cluster, "--host", self.host]
         if self.nofile:
             argv += ["--nofile", str(self.nofile)]
