@@ -148,3 +148,10 @@ def test_arbitrary_text_is_either_a_config_or_one_config_error(tmp_path_factory,
     else:
         return
     assert all(problem.strip() for problem in problems)
+
+
+def test_the_cephadm_example_is_valid_and_restarts_the_osds_own_unit():
+    example = Path(__file__).resolve().parents[1] / "examples" / "cephadm.toml"
+    config = load_config(example)
+    assert config.act.restart_unit_template == "{unit}"
+    assert config.act.dry_run  # like every config, it acts only once told to

@@ -28,6 +28,45 @@ def test_restart_uses_systemctl_or_the_configured_command():
     assert Restart(podman).argv(EVENT) == ["podman", "restart", f"ceph-osd-{7}"]
 
 
+CEPHADM_CGROUP = (
+    "0::/system.slice/system-ceph\\x2d5d4c1f6a-0000-4000-8000-000000000001.slice/"
+    "ceph-5d4c1f6a-0000-4000-8000-000000000001@osd.7.service/payload\n"
+)
+
+
+def fake_proc(tmp_path, cgroup: str):
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "cgroup").write_text(cgroup)
+    return tmp_path
+
+
+def test_unit_restarts_the_unit_the_osd_runs_in_as_cephadm_names_it(tmp_path):
+    config = ActConfig(restart_unit_template="{unit}")
+    restart = Restart(config, proc_root=fake_proc(tmp_path, CEPHADM_CGROUP))
+    unit = "ceph-5d4c1f6a-0000-4000-8000-000000000001@osd.7.service"
+    assert restart.argv(EVENT) == ["systemctl", "restart", unit]
+    # The dry-run plan says what it will resolve, without a process to read.
+    assert "systemctl restart {unit}" in describe(config, "osd.7")
+
+
+def test_unit_on_a_cgroup_v1_host_reads_systemds_own_hierarchy(tmp_path):
+    v1 = (
+        "12:pids:/system.slice\n"
+        "1:name=systemd:/system.slice/system-ceph\\x2dosd.slice/ceph-osd@7.service\n"
+    )
+    restart = Restart(ActConfig(restart_unit_template="{unit}"), proc_root=fake_proc(tmp_path, v1))
+    assert restart.argv(EVENT)[-1] == "ceph-osd@7.service"
+
+
+def test_unit_outside_any_service_is_a_failed_step_not_a_guess(tmp_path):
+    outside = fake_proc(tmp_path, "0::/user.slice/user-0.slice/session-3.scope\n")
+    with pytest.raises(StepError, match="runs in no systemd service"):
+        Restart(ActConfig(restart_unit_template="{unit}"), proc_root=outside).argv(EVENT)
+    gone = Event("osd.7", "zombie", "", 999999999, 0.0)
+    with pytest.raises(StepError, match="cannot read its unit"):
+        Restart(ActConfig(restart_unit_template="{unit}"), proc_root=tmp_path).argv(gone)
+
+
 def test_a_failing_restart_says_which_command_and_why():
     failing = ActConfig(restart_command=[sys.executable, "-c", "import sys; sys.exit('no unit')"])
     with pytest.raises(StepError, match="exited 1: no unit"):

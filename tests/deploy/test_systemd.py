@@ -82,3 +82,20 @@ def test_the_config_check_the_unit_runs_first_exits_78_on_a_bad_file(tmp_path):
     out = run_cli("check-config", str(bad))
     assert out.returncode == 78
     assert "loop.intervall_seconds: unknown key" in out.stderr
+
+
+def test_the_cephadm_drop_in_runs_the_unit_as_uid_167_and_systemd_accepts_it(tmp_path):
+    analyze = require_tool("systemd-analyze")
+    drop_in = UNIT.parent / "cephadm.conf"
+    text = drop_in.read_text()
+    assert "\nUser=167\n" in text
+    assert "\nGroup=167\n" in text
+    # The unit as systemd sees it with the drop-in applied (its [Service] lines come last).
+    unit = installed_copy(tmp_path)
+    body = "\n".join(ln for ln in text.splitlines() if ln and not ln.startswith(("#", "[")))
+    unit.write_text(unit.read_text().replace("User=ceph\nGroup=ceph\n", body + "\n"))
+    out = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""

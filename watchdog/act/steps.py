@@ -11,6 +11,7 @@ import json
 import subprocess
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from watchdog.credentials import (
@@ -20,6 +21,7 @@ from watchdog.credentials import (
     read_secret,
     shown_url,
 )
+from watchdog.host import procfs
 from watchdog.monitor import MonClient, MonitorError
 
 if TYPE_CHECKING:
@@ -157,15 +159,32 @@ class Restart:
 
     name = "restart"
 
-    def __init__(self, config: ActConfig) -> None:
+    def __init__(self, config: ActConfig, proc_root: Path = Path("/proc")) -> None:
         self.config = config
+        self.proc_root = proc_root
 
-    def argv(self, event: Event) -> list[str]:
-        """The exact command line for this OSD."""
+    def argv(self, event: Event, *, resolve: bool = True) -> list[str]:
+        """The exact command line for this OSD (``{unit}`` left as is unless ``resolve``)."""
         if self.config.restart_command:
             return [fill(part, event) for part in self.config.restart_command]
-        unit = self.config.restart_unit_template.format(id=event.osd_id)
-        return [self.config.systemctl_command, "restart", unit]
+        template = self.config.restart_unit_template
+        if resolve and "{unit}" in template:
+            template = template.replace("{unit}", self._unit(event))
+        return [self.config.systemctl_command, "restart", template.replace("{id}", event.osd_id)]
+
+    def _unit(self, event: Event) -> str:
+        """The unit the OSD's process runs in (``{unit}``: cephadm's names hold the fsid)."""
+        if event.pid is None:
+            raise StepError(f"{event.daemon}: no process, so no unit to restart ({{unit}})")
+        try:
+            unit = procfs.systemd_unit(self.proc_root, event.pid)
+        except OSError as exc:
+            raise StepError(f"{event.daemon}: cannot read its unit: {exc}") from exc
+        if unit is None:
+            raise StepError(
+                f"{event.daemon}: pid {event.pid} runs in no systemd service ({{unit}} needs one)"
+            )
+        return unit
 
     def run(self, event: Event, timeout: float) -> str:
         """Run it and wait for it to return."""
@@ -271,7 +290,7 @@ def describe(config: ActConfig, daemon: str) -> str:
     words = {
         "fence": f"fence {daemon} (ceph osd add-noup {daemon}; ceph osd down {osd_id})",
         "markdown": f"mark {daemon} down (ceph osd down {osd_id})",
-        "restart": f"restart it ({' '.join(Restart(config).argv(event))})",
+        "restart": f"restart it ({' '.join(Restart(config).argv(event, resolve=False))})",
         "verify": "wait until a new process answers on every listener",
         "unfence": f"unfence it (ceph osd rm-noup {daemon})",
         "exec": f"run {' '.join(config.exec_command)}",

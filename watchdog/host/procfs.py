@@ -92,6 +92,27 @@ def soft_nofile_limit(proc_root: Path, pid: int) -> int:
     raise ValueError(msg)
 
 
+def systemd_unit(proc_root: Path, pid: int) -> str | None:
+    """The systemd service ``pid`` runs in, from its cgroup path, or None outside one.
+
+    cephadm names an OSD's unit ``ceph-<fsid>@osd.<id>.service`` and packages
+    ``ceph-osd@<id>.service``; the cgroup says which, with nothing to configure.
+    """
+    try:
+        text = (proc_root / str(pid) / "cgroup").read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise _gone_or_denied(exc, pid) from exc
+    for line in text.splitlines():
+        hierarchy, _, path = line.partition(":")
+        controllers, _, path = path.partition(":")
+        if hierarchy != "0" and controllers != "name=systemd":
+            continue  # the unified hierarchy (v2), or systemd's own under v1
+        units = [part for part in path.split("/") if part.endswith(".service")]
+        if units:
+            return units[-1]
+    return None
+
+
 def listen_overflows(proc_root: Path) -> int | None:
     """Host-wide ``TcpExt: ListenOverflows`` (connections dropped by full accept queues).
 
