@@ -12,7 +12,6 @@ mark-down) the new listeners replace the vanished ones in the same order.
 from __future__ import annotations
 
 import logging
-import os
 from collections import ChainMap
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -174,7 +173,7 @@ class LocalDiscovery:
 
     def _namespaces(self, processes: Sequence[OsdProcess]) -> dict[int, int]:
         """Map pid -> network namespace, for the processes not in the watchdog's own."""
-        ours = netns.namespace_of(os.getpid())
+        ours = netns.own()
         found = {}
         for osd in processes:
             space = netns.namespace_of(osd.incarnation.pid, self.proc_root)

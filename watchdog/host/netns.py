@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import threading
 from pathlib import Path
@@ -36,6 +37,12 @@ def namespace_of(pid: int | str, proc_root: Path = PROC) -> int | None:
         return (proc_root / str(pid) / "ns" / "net").stat().st_ino
     except OSError:
         return None
+
+
+@functools.cache
+def own() -> int | None:
+    """The watchdog's own network namespace: read once, it never changes."""
+    return namespace_of(os.getpid())
 
 
 def run_in(pid: int, work: Callable[[], T], proc_root: Path = PROC) -> T:
