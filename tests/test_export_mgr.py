@@ -11,13 +11,13 @@ from watchdog.daemon import Watchdog
 from watchdog.export_mgr import _audit_message
 
 
-def watchdog_reporting_through(sim, ceph_command: str) -> Watchdog:
+def watchdog_reporting_through(sim, ceph_command: str, every: float = 0.2) -> Watchdog:
     config = parse_config(
         {
             "loop": {"interval_seconds": 0.2, "probe_timeout_seconds": 0.5},
             "discovery": {"clusters": [sim.cluster]},
             "cluster": {"source": "cli", "ceph_command": ceph_command, "refresh_seconds": 60},
-            "report": {"enabled": True, "interval_seconds": 0.2, "timeout_seconds": 1.0},
+            "report": {"enabled": True, "interval_seconds": every, "timeout_seconds": 1.0},
             "act": {"state_dir": str(STATE_DIR), "canary": False},
         }
     )
@@ -51,13 +51,16 @@ def test_a_mgr_that_never_answers_costs_the_loop_nothing(sim, tmp_path):
 
 
 def test_a_missing_ceph_command_is_a_failed_report_and_probing_goes_on(sim):
-    watchdog = watchdog_reporting_through(sim, "/nonexistent/ceph")
-    run_for(watchdog, 1.5)
+    watchdog = watchdog_reporting_through(sim, "/nonexistent/ceph", every=1.0)
+    run_for(watchdog, 2.5)
     snapshot = watchdog.latest()
     assert snapshot is not None
-    assert snapshot.cycles >= 5
+    assert snapshot.cycles >= 8
     assert snapshot.report_status is not None
     assert snapshot.report_status.failures >= 1
+    # Failed reports are retried every interval, not every cycle: at most one at start (the
+    # first states), one per state change (starting -> healthy), and one per interval.
+    assert snapshot.report_status.attempts <= 5
 
 
 def test_a_reload_keeps_the_reporter_and_its_queue_and_turning_it_off_stops_it(sim, tmp_path):

@@ -68,7 +68,10 @@ class MgrReporter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._snapshot: Snapshot | None = None
-        self._sent_states: dict[str, tuple[State, float]] = {}
+        # The states last offered: a change since then wakes the thread at once. Not the
+        # states last sent: while the mgr fails, that would retry every cycle, not every
+        # interval.
+        self._offered: dict[str, tuple[State, float]] = {}
         self._zombies_logged: set[tuple[str, float]] = set()
         self._remote: list[dict[str, Any]] = []
         self._remote_at: float | None = None  # monotonic time of the last remote round
@@ -91,7 +94,7 @@ class MgrReporter:
                 if report.status.state is State.ZOMBIE and key not in self._zombies_logged:
                     self._zombies_logged.add(key)
                     self._event(f"{key[0]} is a zombie: {report.status.cause}", snapshot.taken_at)
-            changed = states != self._sent_states
+            changed, self._offered = states != self._offered, states
         if changed:
             self._wake.set()
 
@@ -168,7 +171,6 @@ class MgrReporter:
         with self._lock:
             while self.events and self.events[0].time <= through:
                 self.events.popleft()
-            self._sent_states = _states(snapshot)
         refused = list(reply.get("refused", []))
         if refused:
             # The verdicts of other OSDs were taken; these need a look at host names.
