@@ -20,9 +20,10 @@ import errno
 import json
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from mgr_module import MgrModule, Option  # type: ignore[import-not-found]
+import mgr_module  # type: ignore[import-not-found]
+from mgr_module import MgrModule, Option
 
 from .verdicts import Book, ClusterView, ReportError, parse_report, status_table
 
@@ -31,6 +32,13 @@ STORE_KEY = "verdicts"
 
 class Module(MgrModule):  # type: ignore[misc]
     """The module ceph-mgr loads: commands, options, and the judging thread."""
+
+    # Tentacle (20) asks every module for a registry of its decorated commands and fails to
+    # load one without it ("type object 'Module' has no attribute 'CLICommand'"); ours is
+    # empty, the commands are the COMMANDS list below. Older releases have no such registry.
+    if hasattr(mgr_module, "CLICommandBase"):
+        CLICommand = mgr_module.CLICommandBase.make_registry_subtype("OsdWatchdogCLICommand")
+    NOTIFY_TYPES: List[str] = []  # noqa: RUF012 - no map notifications wanted: the thread polls
 
     COMMANDS = [  # noqa: RUF012 - the mgr reads this class attribute
         {

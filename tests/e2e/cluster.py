@@ -3,15 +3,19 @@
 Everything lives in one temporary directory and on 127.0.0.1 (or a given address); daemons run
 in the foreground as our own children (no systemd), so each is stopped by its pid, even when a
 test fails.
-Built from Debian's packages (ceph-mon, ceph-mgr, ceph-osd, ceph-common).
+Built from Debian's packages (ceph-mon, ceph-mgr, ceph-osd, ceph-common): the host's own
+(Pacific 16, bare daemons) or a Debian root of another release, its daemons in cephadm-style
+containers (tests/e2e/releases.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -21,6 +25,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
+
+from tests.e2e.releases import HOST, MARK, Release
 
 BINARIES = ("ceph", "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-authtool", "monmaptool")
 STOCK_MODULES = Path("/usr/share/ceph/mgr")  # where Debian's ceph-mgr installs its modules
@@ -35,11 +41,55 @@ def missing_binaries() -> list[str]:
     return [b for b in BINARIES if shutil.which(b) is None]
 
 
+_no_caches = shutil.ignore_patterns("__pycache__")
+
+
+def daemon_pids(fsid: str, name: str) -> list[int]:
+    """Host pids of the running daemon ``name`` (``osd.1``) of the cluster ``fsid``.
+
+    Found by the mark in its environment and its command line, never by a pid file: inside a
+    container a pid file holds the namespace's pid, which means another process on the host.
+    """
+    kind, _, ident = name.partition(".")
+    mark = f"{MARK}={fsid}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if not argv[0].endswith(f"ceph-{kind}".encode()):
+                continue
+            if mark not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+        except OSError:
+            continue  # gone meanwhile
+        pairs = list(itertools.pairwise(w.decode() for w in argv))
+        if ("-i", ident) in pairs or ("-n", name) in pairs:
+            found.append(int(entry.name))
+    return found
+
+
 def _free_port(address: str = "127.0.0.1") -> int:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family) as sock:
         sock.bind((address, 0))
         return int(sock.getsockname()[1])
+
+
+def spawn(
+    root: Path, fsid: str, argv: list[str], name: str, **popen: Any
+) -> subprocess.Popen[bytes]:
+    """Start a daemon of the cluster in ``root``, marked as the cluster's, output to its log."""
+    with (root / "log" / f"{name}.stdout").open("ab") as log:
+        return subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, MARK: fsid, **popen.pop("env", {})},
+            **popen,
+        )
 
 
 @dataclass
@@ -64,6 +114,7 @@ class CephCluster:
     address: str = "127.0.0.1"  # or "::1": the daemons then bind IPv6 only
     network: str = "127.0.0.0/8"
     extra_conf: dict[str, str] = field(default_factory=dict)  # more [global] options
+    release: Release = HOST
 
     @property
     def _host(self) -> str:
@@ -93,8 +144,10 @@ class CephCluster:
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        for sub in ("run", "log", "mon", "mgr", "osd"):
+        for sub in ("run", "log", "mon", "mgr", "osd", "bin"):
             (self.root / sub).mkdir(exist_ok=True)
+        self.release.prepare(self.root)
+        self._write_ceph_wrapper()
         self.mon_ports = (_free_port(self.address), _free_port(self.address))
         self._write_conf()
         self._make_mon()
@@ -139,7 +192,8 @@ mon warn on pool no redundancy = false
 osd op thread timeout = 60
 # SIGTERM must save memstore's contents, so a stopped OSD can start again.
 osd fast shutdown = false
-mgr initial modules = restful
+{self._initial_modules()}# The test host's disk is not the cluster's: never HEALTH_WARN for it.
+mon data avail warn = 1
 auth allow insecure global id reclaim = false
 mon warn on insecure global id reclaim allowed = false
 ms bind msgr2 = true
@@ -156,6 +210,10 @@ keyring = $osd_data/keyring
 """
         )
 
+    def _initial_modules(self) -> str:
+        # restful is gone from Tentacle, and cannot load from Debian's Reef (PyO3 cryptography).
+        return f"mgr initial modules = {'iostat' if self.release.contained else 'restful'}\n"
+
     def _extra_lines(self) -> str:
         options = dict(self.extra_conf)
         if ":" in self.address:
@@ -166,13 +224,37 @@ keyring = $osd_data/keyring
         """Ceph's own mgr modules and ours side by side, as an operator installs it."""
         path = self.root / "mgr-modules"
         path.mkdir(exist_ok=True)
-        for entry in [*STOCK_MODULES.iterdir(), OUR_MODULE]:
+        for entry in self.release.stock_modules.iterdir():
             link = path / entry.name
-            if not link.exists():
-                link.symlink_to(entry)
+            if not link.is_symlink():
+                # The path as the mgr sees it: inside a root, the root's own modules.
+                link.symlink_to(STOCK_MODULES / entry.name)
+        ours = path / OUR_MODULE.name
+        if self.release.contained:
+            # A container sees nothing of the checkout: install a copy, as an image would.
+            shutil.copytree(OUR_MODULE, ours, dirs_exist_ok=True, ignore=_no_caches)
+        elif not ours.is_symlink():
+            ours.symlink_to(OUR_MODULE)
         return path
 
-    def _run(self, *argv: str, timeout: float = 60) -> str:
+    def _write_ceph_wrapper(self) -> None:
+        """bin/ceph: this release's CLI, for the watchdog's ``cluster.ceph_command``.
+
+        A real host's watchdog uses the host's own client, which matches its cluster; here the
+        host's Ceph 16 client cannot even read a Ceph 20 keyring (a newer key type).
+        """
+        wrapper = self.root / "bin" / "ceph"
+        argv = self.release.command(self.root, ["ceph"], forward=True)
+        wrapper.write_text(f'#!/bin/sh\nexec {shlex.join(argv)} "$@"\n')
+        wrapper.chmod(0o755)
+
+    @property
+    def ceph_command(self) -> str:
+        """The CLI as the watchdog's config names it (``cluster.ceph_command``)."""
+        return str(self.root / "bin" / "ceph") if self.release.contained else "ceph"
+
+    def _run(self, *args: str, timeout: float = 60) -> str:
+        argv = self.release.command(self.root, list(args))
         out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         if out.returncode != 0:
             raise ClusterError(f"{' '.join(argv)} exited {out.returncode}: {out.stderr.strip()}")
@@ -236,7 +318,7 @@ keyring = $osd_data/keyring
             "--keyring",
             str(mon_keyring),
         )
-        self.daemons["mon.a"] = Daemon("mon.a", ["ceph-mon", "-f", "-c", str(self.conf), "-i", "a"])
+        self._add_daemon("mon.a", ["ceph-mon", "-f", "-c", str(self.conf), "-i", "a"])
 
     def _make_mgr(self, mgr_id: str = "x") -> None:
         data = self.root / "mgr" / f"{self.name}-{mgr_id}"
@@ -254,9 +336,7 @@ keyring = $osd_data/keyring
             "-o",
             str(data / "keyring"),
         )
-        self.daemons[f"mgr.{mgr_id}"] = Daemon(
-            f"mgr.{mgr_id}", ["ceph-mgr", "-f", "-c", str(self.conf), "-i", mgr_id]
-        )
+        self._add_daemon(f"mgr.{mgr_id}", ["ceph-mgr", "-f", "-c", str(self.conf), "-i", mgr_id])
 
     def add_mgr(self, mgr_id: str) -> None:
         """Another mgr: a standby while the first is active (for failover tests)."""
@@ -298,53 +378,61 @@ keyring = $osd_data/keyring
             "--key",
             key,
         )
-        self.daemons[f"osd.{osd_id}"] = Daemon(
+        self._add_daemon(
             f"osd.{osd_id}", ["ceph-osd", "-f", "-c", str(self.conf), "-i", str(osd_id)]
         )
 
     # -- running --------------------------------------------------------------------------
 
+    def _add_daemon(self, name: str, bare: list[str]) -> None:
+        self.daemons[name] = Daemon(name, self.release.daemon(self.root, name, bare))
+        # What a restart from another process needs to start the same daemon the same way.
+        (self.root / "cluster.json").write_text(
+            json.dumps({"fsid": self.fsid, "daemons": {n: d.argv for n, d in self.daemons.items()}})
+        )
+
     def start_daemon(self, name: str, **popen: Any) -> subprocess.Popen[bytes]:
         daemon = self.daemons[name]
-        log = (self.root / "log" / f"{name}.stdout").open("ab")
-        daemon.proc = subprocess.Popen(
-            daemon.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **popen
-        )
-        log.close()
+        self.release.chown(self.root)
+        daemon.proc = spawn(self.root, self.fsid, daemon.argv, name, **popen)
         return daemon.proc
 
     def pid(self, name: str) -> int:
-        """The running daemon's pid: ours, or one a restart started (by its pid file)."""
-        proc = self.daemons[name].proc
-        if proc is not None and proc.poll() is None:
-            return proc.pid
-        adopted = self._adopted(self.root / "run" / f"{name}.pid")
-        if adopted is None:
+        """The running daemon's host pid: ours, or one a restart started."""
+        pids = daemon_pids(self.fsid, name)
+        if not pids:
             raise ClusterError(f"{name} is not running")
-        return adopted
-
-    def _adopted(self, pid_file: Path) -> int | None:
-        try:
-            pid = int(pid_file.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return None
-        return pid if str(self.conf).encode() in cmdline else None  # never another's
+        return pids[0]
 
     def stop_daemon(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
-        """Stop one daemon by its pid; returns its exit status."""
+        """Stop one daemon by its pid; returns its exit status (-N: killed by signal N)."""
         proc = self.daemons[name].proc
         if proc is None:
             return None
         if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(sig)
+            # The daemon itself, not a container's init: it must get the signal as it would
+            # from systemd or podman.
+            for pid in daemon_pids(self.fsid, name) or [proc.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
-        return proc.returncode
+        return self.exit_status(name)
+
+    def exit_status(self, name: str, timeout: float | None = None) -> int:
+        """Wait for the daemon to end; its status as Popen gives it for a bare process.
+
+        A container's init exits 128+N when its daemon died of signal N.
+        """
+        proc = self.daemons[name].proc
+        assert proc is not None
+        code = proc.wait(timeout=timeout)
+        if self.release.contained and code > 128:
+            return -(code - 128)
+        return code
 
     def stop(self) -> None:
         """Stop every daemon this cluster started: OSDs first, the monitor last."""
@@ -352,15 +440,14 @@ keyring = $osd_data/keyring
         for name in order:
             self.stop_daemon(name, timeout=15)
         self._stop_adopted()
+        self.release.forget(self.root)
 
     def _stop_adopted(self) -> None:
-        """Daemons started outside this object (a restart by the watchdog), by pid file."""
-        for pid_file in (self.root / "run").glob("*.pid"):
-            pid = self._adopted(pid_file)
-            if pid is None:
-                continue  # gone, or not one of ours: never touch it
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        """Daemons started outside this object (a restart by the watchdog), by their mark."""
+        for name in self.daemons:
+            for pid in daemon_pids(self.fsid, name):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     # -- asking ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import IN_CI, require_tool
 from tests.e2e.cluster import BINARIES, CephCluster
+from tests.e2e.releases import HOST, Release, release
 from tests.process import Daemon, unused_port
 from watchdog.monitor import load_rados
 
@@ -36,14 +37,37 @@ def require_ceph() -> None:
         pytest.skip("the end-to-end tests need root")
 
 
-@pytest.fixture
-def ceph() -> Iterator[CephCluster]:
-    """A fresh 1 mon, 1 mgr, 3 OSD memstore cluster; every daemon stopped afterwards."""
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test on the ``ceph`` fixture runs on each release its ``releases`` mark names
+    (``@pytest.mark.releases("16", "18", "20")``); without the mark, on the host's 16 only."""
+    if "ceph" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("releases")
+    numbers = marker.args if marker else (HOST.number,)
+    metafunc.parametrize("ceph", numbers, indirect=True, ids=[f"ceph{n}" for n in numbers])
+
+
+def cluster_release(number: str) -> Release:
+    """The release, built if need be; skip without it (fail under CI=true)."""
     require_ceph()
+    found = release(number)
+    if found is None:
+        message = f"no Debian root for Ceph {number} (scripts/ceph-roots.sh needs root and apt)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture
+def ceph(request: pytest.FixtureRequest) -> Iterator[CephCluster]:
+    """A fresh 1 mon, 1 mgr, 3 OSD memstore cluster of one release; every daemon stopped
+    afterwards."""
+    which = cluster_release(getattr(request, "param", HOST.number))
     # Short: admin socket paths must fit in 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="ceph-e2e-", dir="/tmp"))
     try:
-        with CephCluster(root, osds=3) as cluster:
+        with CephCluster(root, osds=3, release=which) as cluster:
             yield cluster
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -73,6 +97,12 @@ class Watch:
             "refresh_seconds": 2.0,
             "timeout_seconds": 2.0,
         } | cluster_view
+        if cluster.release.contained:
+            # The watchdog uses the client of its cluster's release, as on a real host: the
+            # host's librados binding (Ceph 16) cannot read a newer release's keys.
+            self.view["ceph_command"] = cluster.ceph_command
+            if self.view["source"] == "rados":
+                self.view["source"] = "cli"
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "watchdog.toml"
         self.write_config()

@@ -111,3 +111,38 @@ def listener_fds(pid: int, ports: set[int]) -> list[int]:
         if port in ports and match:
             fds.append(int(match.group(1)))
     return sorted(fds)
+
+
+def nofile_limits(pid: int) -> tuple[int, int]:
+    """The process's (soft, hard) open-files limits, from /proc (readable by root)."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise LookupError(f"pid {pid} has no open-files limit in /proc/{pid}/limits")
+
+
+def set_nofile_soft(pid: int, soft: int) -> None:
+    """Set a running process's soft open-files limit; the hard one stays.
+
+    prlimit(2) on a process of another uid (a container's 167) needs CAP_SYS_RESOURCE, which
+    root here does not have; with the process's own uid and gid it needs nothing. So a helper
+    takes them (setpriv) and sets it.
+    """
+    ids = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in {"Uid", "Gid"}:
+            ids[key] = rest.split()[0]  # the real id: prlimit wants all of them to match
+    code = (
+        "import resource, sys; pid = int(sys.argv[1]); "
+        "_, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE); "
+        "resource.prlimit(pid, resource.RLIMIT_NOFILE, (int(sys.argv[2]), hard))"
+    )
+    out = subprocess.run(
+        ["setpriv", f"--reuid={ids['Uid']}", f"--regid={ids['Gid']}", "--clear-groups",
+         "/usr/bin/python3", "-c", code, str(pid), str(soft)],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise OSError(f"setting pid {pid}'s open-files limit failed: {out.stderr.strip()}")

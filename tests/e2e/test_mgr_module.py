@@ -8,7 +8,6 @@ the least-privileged key the README documents.
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import socket
 import subprocess
@@ -23,9 +22,9 @@ import requests
 from tests.conftest import require_tool
 from tests.e2e.cluster import CephCluster
 from tests.e2e.conftest import require_ceph
-from tests.e2e.faults import unmute_listeners
+from tests.e2e.faults import nofile_limits, set_nofile_soft, unmute_listeners
 from tests.e2e.netns import Vantages
-from tests.e2e.test_real_ceph import HEALTHY, mute_public, public_ports
+from tests.e2e.test_real_ceph import EVERY_RELEASE, HEALTHY, mute_public, public_ports
 from tests.process import unused_port
 
 pytestmark = pytest.mark.integration
@@ -96,6 +95,7 @@ def host() -> str:
     return socket.gethostname().split(".", 1)[0]
 
 
+@EVERY_RELEASE
 def test_a_zombie_turns_ceph_health_to_osd_accept_dead_and_back(ceph, watch_factory):
     prometheus_port = unused_port()
     enable_module(ceph, prometheus_port=prometheus_port)
@@ -343,6 +343,7 @@ def test_an_osd_other_hosts_cannot_reach_is_told_apart_from_a_dead_accept_path(
     wait_health(ceph, lambda h: "OSD_UNREACHABLE" not in h["checks"], 30, "the check cleared")
 
 
+@EVERY_RELEASE
 def test_an_osd_near_its_fd_limit_is_osd_fd_pressure_and_back(ceph, watch_factory):
     enable_module(ceph)
     # Pressure at 40 % here, so the OSD keeps plenty of room and never hits a real EMFILE.
@@ -350,10 +351,10 @@ def test_an_osd_near_its_fd_limit_is_osd_fd_pressure_and_back(ceph, watch_factor
     watch = reporting_watch(watch_factory, ceph, assess=assess)
     watch.wait_states(HEALTHY)
     pid = ceph.pid("osd.2")
-    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    soft, _ = nofile_limits(pid)
     open_now = sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
     # Lower only the soft limit, to about half in use (root cannot raise a hard limit again).
-    resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_now * 2, hard))
+    set_nofile_soft(pid, open_now * 2)
     try:
         seen = wait_health(
             ceph, lambda h: "OSD_FD_PRESSURE" in h["checks"], 30, "OSD_FD_PRESSURE raised"
@@ -364,5 +365,5 @@ def test_an_osd_near_its_fd_limit_is_osd_fd_pressure_and_back(ceph, watch_factor
         assert detail.startswith(f"osd.2 on {host()}: ")
         assert " fds open (5" in detail or " fds open (4" in detail
     finally:
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        set_nofile_soft(pid, soft)
     wait_health(ceph, lambda h: "OSD_FD_PRESSURE" not in h["checks"], 30, "the check cleared")

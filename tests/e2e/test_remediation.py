@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.e2e.test_mgr_module import enable_module
-from tests.e2e.test_real_ceph import HEALTHY, map_says_up, mute_public
+from tests.e2e.test_real_ceph import EVERY_RELEASE, HEALTHY, map_says_up, mute_public
 from watchdog.act.steps import Event, StepError, fence
 from watchdog.config import parse_config
 from watchdog.monitor import CliClient, load_rados
@@ -122,6 +122,7 @@ def test_a_fence_lets_a_write_hanging_on_the_zombie_complete(ceph, watch_factory
         )
 
 
+@EVERY_RELEASE
 def test_fence_restart_verify_unfence_leaves_the_osd_up_in_and_healthy(ceph, watch_factory):
     restart = [*RESTART, str(ceph.root), "{id}"]
     enable_module(ceph)  # each step goes to the cluster log too, reported through librados
@@ -152,7 +153,7 @@ def test_fence_restart_verify_unfence_leaves_the_osd_up_in_and_healthy(ceph, wat
     totals = {labels["result"]: value for labels, value in metrics["osd_watchdog_actions_total"]}
     assert totals == {"done": 1.0}
     assert (watch.state_dir / "fences.json").read_text().strip() == "{}"
-    new_pid = int((ceph.root / "run" / "osd.2.pid").read_text())
+    new_pid = ceph.pid("osd.2")
     assert new_pid != old_pid
 
 
