@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -20,7 +21,6 @@ from tests.conftest import IN_CI, require_tool
 from tests.e2e.cluster import BINARIES, CephCluster
 from tests.e2e.releases import HOST, Release, release
 from tests.process import Daemon, unused_port
-from watchdog.monitor import load_rados
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -225,41 +225,60 @@ def watch_factory(tmp_path) -> Iterator[object]:
         watch.stop()
 
 
+# A client of the cluster's own release (the host's librados cannot talk to a newer one):
+# 4 KiB writes and reads at RATE a second until the stop file appears, then a JSON summary.
+_IO_CLIENT = r"""
+import json, os, sys, time
+import rados
+conf, keyring, pool, rate, stop = sys.argv[1:6]
+handle = rados.Rados(conffile=conf, conf={"keyring": keyring})
+handle.connect()
+ioctx = handle.open_ioctx(pool)
+ops, errors, payload = 0, [], b"x" * 4096
+deadline = time.monotonic() + 600
+while not os.path.exists(stop) and time.monotonic() < deadline:
+    name = f"obj-{ops % 16}"
+    try:
+        ioctx.write_full(name, payload)
+        assert ioctx.read(name, 4096) == payload
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+    ops += 1
+    time.sleep(1 / float(rate))
+ioctx.close()
+handle.shutdown()
+print(json.dumps({"ops": ops, "errors": errors}))
+"""
+
+
 class ClientIO:
-    """Light client IO through librados: a few small writes and reads a second, bounded."""
+    """Light client IO through librados: a few small writes and reads a second, bounded.
+
+    A process of the cluster's release (the root's python3-rados in a container), so it is a
+    real client of that release; it stops by itself after ten minutes at most.
+    """
 
     def __init__(self, cluster: CephCluster, pool: str, rate: float = 20.0) -> None:
-        rados = load_rados()
-        if rados is None:
-            pytest.fail("the librados binding is missing (the test command installs python3-rados)")
-        self.handle = rados.Rados(
-            conffile=str(cluster.conf), conf={"keyring": str(cluster.keyring)}
-        )
-        self.handle.connect()
-        self.ioctx = self.handle.open_ioctx(pool)
-        self.rate = rate
+        self.stop_file = cluster.root / f"io-{pool}.stop"
+        self.argv = cluster.release.command(
+            cluster.root,
+            [cluster.release.python, "-c", _IO_CLIENT, str(cluster.conf), str(cluster.keyring),
+             pool, str(rate), str(self.stop_file)],
+        )  # fmt: skip
+        self.proc: subprocess.Popen[str] | None = None
         self.ops = 0
         self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        payload = b"x" * 4096
-        while not self._stop.is_set():
-            name = f"obj-{self.ops % 16}"
-            try:
-                self.ioctx.write_full(name, payload)
-                assert self.ioctx.read(name, 4096) == payload
-            except Exception as exc:  # noqa: BLE001 - recorded and asserted on by the test
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-            self.ops += 1
-            self._stop.wait(1 / self.rate)
 
     def start(self) -> None:
-        self._thread.start()
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-        self.ioctx.close()
-        self.handle.shutdown()
+        assert self.proc is not None
+        self.stop_file.touch()
+        out, err = self.proc.communicate(timeout=60)
+        if self.proc.returncode != 0:
+            pytest.fail(f"the IO client failed ({self.proc.returncode}): {err.strip()}")
+        summary = json.loads(out)
+        self.ops, self.errors = summary["ops"], summary["errors"]
