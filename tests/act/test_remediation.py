@@ -33,6 +33,7 @@ from watchdog.model import (
 from watchdog.monitor import Answer
 
 HOST = socket.gethostname()
+FSID = "5d4c1f6a-0000-4000-8000-000000000001"
 
 
 class RecordingMon:
@@ -54,6 +55,8 @@ class RecordingMon:
         self.gate.wait(timeout=30 + timeout)
         if prefix == "osd metadata":
             return [{"id": int(d[4:]), "hostname": HOST} for d in self.osd_state]
+        if prefix == "fsid":
+            return {"fsid": FSID}
         osds = [
             {"osd": int(d[4:]), "up": int(s["up"]), "in": 1, "state": s["state"]}
             for d, s in self.osd_state.items()
@@ -301,6 +304,47 @@ def test_a_shutdown_mid_remediation_is_resumed_by_the_next_start(tmp_path, remed
     assert mon.sent[-1] == ("osd rm-noup", ["osd.1"])
     assert second.counts()["fenced"] == ()
     assert mon.sent.count(("osd add-noup", ["osd.1"])) == 1  # resumed, not started over
+
+
+def recording_systemctl(tmp_path):
+    """A real program in systemctl's place that writes down how it was called."""
+    script = tmp_path / "systemctl"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_resumed_restart_uses_the_unit_recorded_with_the_fence(tmp_path, remediators):
+    # cephadm: {unit} is read from the OSD's cgroup; after a watchdog restart the old process
+    # is gone, so the unit must come from the fence record, never from a pid now another's.
+    mon = RecordingMon()
+    config = settings(tmp_path, steps=["fence", "restart", "verify", "unfence"],
+                      restart_unit_template="{unit}",
+                      systemctl_command=recording_systemctl(tmp_path))  # fmt: skip
+    remediator = remediators(config, mon)
+    unit = f"ceph-{FSID}@osd.1.service"
+    remediator.ledger.set_fence("osd.1", 999_999_999, ["restart", "verify", "unfence"], unit)
+    remediator.resume()
+    restarted = (*FOUR[:1], report("osd.1", State.HEALTHY, pid=5000, banners=True), *FOUR[2:])
+    remediator.consider(snapshot(*restarted), [])
+    finish(remediator)
+    assert (tmp_path / "calls").read_text() == f"restart {unit}\n"
+    assert mon.sent == [("osd rm-noup", ["osd.1"])]
+
+
+def test_fsid_in_the_unit_comes_from_the_monitors(tmp_path, remediators):
+    mon = RecordingMon()
+    config = settings(tmp_path, steps=["fence", "restart", "verify", "unfence"],
+                      restart_unit_template="ceph-{fsid}@osd.{id}",
+                      systemctl_command=recording_systemctl(tmp_path))  # fmt: skip
+    remediator = remediators(config, mon)
+    remediator.consider(snapshot(*FOUR), [zombie("osd.1")])
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "calls").exists():
+        assert time.monotonic() < deadline, audit(tmp_path)
+        threading.Event().wait(0.02)
+    assert (tmp_path / "calls").read_text() == f"restart ceph-{FSID}@osd.1\n"
+    remediator.stop(wait=2)
 
 
 def test_a_stop_while_fencing_lifts_the_fence_next_time_and_judges_afresh(tmp_path, remediators):

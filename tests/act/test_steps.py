@@ -67,6 +67,13 @@ def test_unit_outside_any_service_is_a_failed_step_not_a_guess(tmp_path):
         Restart(ActConfig(restart_unit_template="{unit}"), proc_root=tmp_path).argv(gone)
 
 
+def test_fsid_without_a_monitor_client_is_a_failed_step_not_a_guess():
+    config = ActConfig(restart_unit_template="ceph-{fsid}@osd.{id}")
+    with pytest.raises(StepError, match="needs the monitors"):
+        Restart(config).argv(EVENT)
+    assert Restart(config).argv(EVENT, resolve=False)[-1] == "ceph-{fsid}@osd.7"
+
+
 def test_a_failing_restart_says_which_command_and_why():
     failing = ActConfig(restart_command=[sys.executable, "-c", "import sys; sys.exit('no unit')"])
     with pytest.raises(StepError, match="exited 1: no unit"):

@@ -1,11 +1,12 @@
 """The test cluster's own way to restart an OSD, as the watchdog's act.restart_command runs it.
 
-    python -m tests.e2e.restart_osd CLUSTER_ROOT OSD_ID [DOWN_SECONDS]
+    python -m tests.e2e.restart_osd CLUSTER_ROOT OSD_ID [DOWN_SECONDS [FSID]]
 
 Stops the running ceph-osd (found by its cluster's mark, bare or in a container) and starts a
 new one the same way, in the background, detached, as systemd would. CephCluster.stop() ends
 it by the same mark. DOWN_SECONDS keeps it stopped that long first: a slow restart, for tests
-that need one in progress.
+that need one in progress. FSID, when given, must be the cluster's (the watchdog's {fsid}, as
+cephadm's unit names hold it): a wrong one restarts nothing and fails.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from pathlib import Path
 from tests.e2e.cluster import daemon_pids, spawn
 
 
-def main(root: Path, osd_id: str, down_seconds: float = 0.0) -> int:
+def main(root: Path, osd_id: str, down_seconds: float = 0.0, fsid: str | None = None) -> int:
     name = f"osd.{osd_id}"
     meta = json.loads((root / "cluster.json").read_text())
+    if fsid is not None and fsid != meta["fsid"]:
+        print(f"fsid {fsid} is not this cluster's ({meta['fsid']})", file=sys.stderr)  # noqa: T201
+        return 2
     for pid in daemon_pids(meta["fsid"], name):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -36,4 +40,6 @@ def main(root: Path, osd_id: str, down_seconds: float = 0.0) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), sys.argv[2], *(float(a) for a in sys.argv[3:4])))
+    args = sys.argv[1:]
+    down = float(args[2]) if len(args) > 2 else 0.0
+    sys.exit(main(Path(args[0]), args[1], down, args[3] if len(args) > 3 else None))

@@ -124,7 +124,8 @@ def test_a_fence_lets_a_write_hanging_on_the_zombie_complete(ceph, watch_factory
 
 @EVERY_RELEASE
 def test_fence_restart_verify_unfence_leaves_the_osd_up_in_and_healthy(ceph, watch_factory):
-    restart = [*RESTART, str(ceph.root), "{id}"]
+    # {fsid} as a cephadm unit name holds it, from the monitors; the helper checks it.
+    restart = [*RESTART, str(ceph.root), "{id}", "0", "{fsid}"]
     enable_module(ceph)  # each step goes to the cluster log too, reported through librados
     watch = watch_factory(
         ceph,

@@ -123,10 +123,16 @@ class Ledger:
         with self._lock:
             return {d: dict(f) for d, f in self._fences.items()}
 
-    def set_fence(self, daemon: str, pid: int | None, steps_left: list[str]) -> None:
-        """Remember a fence before anything else happens to the OSD; raises OSError."""
+    def set_fence(
+        self, daemon: str, pid: int | None, steps_left: list[str], unit: str | None = None
+    ) -> None:
+        """Remember a fence before anything else happens to the OSD; raises OSError.
+
+        ``unit``: the systemd unit its process runs in, for a restart resumed after it died.
+        """
         with self._lock:
-            self._fences[daemon] = {"since": time.time(), "pid": pid, "steps_left": steps_left}
+            record = {"since": time.time(), "pid": pid, "steps_left": steps_left, "unit": unit}
+            self._fences[daemon] = record
             try:
                 self._write(self.fences_path, self._fences)
             except OSError:

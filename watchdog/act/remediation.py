@@ -39,6 +39,7 @@ from watchdog.act.steps import (
     StepInterruptedError,
     build_steps,
     describe,
+    unit_of,
 )
 from watchdog.model import State
 from watchdog.monitor import MonitorError, make_client
@@ -260,7 +261,7 @@ class Remediator:
         if name == "fence":
             # Recorded, with what is left to do, before it is set: never forgotten, and
             # resumed by the next start. If it cannot be recorded, it is not set.
-            self.ledger.set_fence(event.daemon, event.pid, [name, *left])
+            self.ledger.set_fence(event.daemon, event.pid, [name, *left], unit_of(event.pid))
         detail = steps[name].run(event, job.settings.act.step_timeout_seconds)
         if name == "unfence":
             self.ledger.clear_fence(event.daemon)
@@ -293,7 +294,10 @@ class Remediator:
         log.info(
             "%s: resuming the remediation an earlier run left fenced: %s", daemon, ", ".join(left)
         )
-        event = Event(daemon, "fenced", "fenced by an earlier run", fence.get("pid"), time.time())
+        unit = fence.get("unit") if isinstance(fence.get("unit"), str) else None
+        event = Event(
+            daemon, "fenced", "fenced by an earlier run", fence.get("pid"), time.time(), unit
+        )
         job = Job(event, left, self.settings, self.mon, None)
         self._jobs[daemon] = job
         return job

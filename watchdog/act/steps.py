@@ -48,6 +48,9 @@ class Event:
     cause: str
     pid: int | None
     at: float  # wall clock of the transition
+    # The systemd unit the process ran in, read while it lived (kept with a fence, so a
+    # resumed remediation restarts the right unit after the old process is gone).
+    unit: str | None = None
 
     @property
     def osd_id(self) -> str:
@@ -128,6 +131,16 @@ def unfence(mon: MonClient | None) -> MonStep:
     return MonStep("unfence", mon, ("osd rm-noup daemon",))
 
 
+def unit_of(pid: int | None, proc_root: Path = Path("/proc")) -> str | None:
+    """The systemd unit a process runs in, or None (no process, no unit, unreadable)."""
+    if pid is None:
+        return None
+    try:
+        return procfs.systemd_unit(proc_root, pid)
+    except OSError:
+        return None
+
+
 def fill(part: str, event: Event) -> str:
     """Replace {id} and {daemon}; any other braces are left alone (scripts use them)."""
     return part.replace("{id}", event.osd_id).replace("{daemon}", event.daemon)
@@ -155,25 +168,55 @@ def _run_command(argv: list[str], timeout: float, env: dict[str, str] | None = N
 
 
 class Restart:
-    """``systemctl restart ceph-osd@N``, or the configured command (containers)."""
+    """``systemctl restart ceph-osd@N``, or the configured command (containers).
+
+    Placeholders: ``{id}``, ``{daemon}``; ``{unit}``, the systemd unit the OSD's process runs
+    in (cephadm's ``ceph-<fsid>@osd.N.service``); ``{fsid}``, the cluster's, as the monitors
+    give it now (``ceph fsid``).
+    """
 
     name = "restart"
 
-    def __init__(self, config: ActConfig, proc_root: Path = Path("/proc")) -> None:
+    def __init__(
+        self, config: ActConfig, mon: MonClient | None = None, proc_root: Path = Path("/proc")
+    ) -> None:
         self.config = config
+        self.mon = mon
         self.proc_root = proc_root
 
     def argv(self, event: Event, *, resolve: bool = True) -> list[str]:
-        """The exact command line for this OSD (``{unit}`` left as is unless ``resolve``)."""
+        """The exact command line for this OSD ({unit}, {fsid} left as is unless ``resolve``)."""
         if self.config.restart_command:
-            return [fill(part, event) for part in self.config.restart_command]
-        template = self.config.restart_unit_template
-        if resolve and "{unit}" in template:
-            template = template.replace("{unit}", self._unit(event))
-        return [self.config.systemctl_command, "restart", template.replace("{id}", event.osd_id)]
+            parts = [fill(part, event) for part in self.config.restart_command]
+        else:
+            unit = self.config.restart_unit_template.replace("{id}", event.osd_id)
+            parts = [self.config.systemctl_command, "restart", unit]
+        if not resolve:
+            return parts
+        if any("{unit}" in part for part in parts):
+            unit = self._unit(event)
+            parts = [part.replace("{unit}", unit) for part in parts]
+        if any("{fsid}" in part for part in parts):
+            fsid = self._fsid(event)
+            parts = [part.replace("{fsid}", fsid) for part in parts]
+        return parts
+
+    def _fsid(self, event: Event) -> str:
+        if self.mon is None:
+            raise StepError(f"{event.daemon}: {{fsid}} needs the monitors, and none is configured")
+        try:
+            answer = self.mon.command("fsid", timeout=10)
+        except MonitorError as exc:
+            raise StepError(f"{event.daemon}: cannot ask the monitors for the fsid: {exc}") from exc
+        fsid = answer.get("fsid") if isinstance(answer, dict) else None
+        if not isinstance(fsid, str) or not fsid:
+            raise StepError(f"{event.daemon}: the monitors' fsid answer has no fsid: {answer!r}")
+        return fsid
 
     def _unit(self, event: Event) -> str:
         """The unit the OSD's process runs in (``{unit}``: cephadm's names hold the fsid)."""
+        if event.unit is not None:
+            return event.unit  # read while the process lived: its pid may now be another's
         if event.pid is None:
             raise StepError(f"{event.daemon}: no process, so no unit to restart ({{unit}})")
         try:
@@ -310,7 +353,7 @@ def build_steps(
         "fence": lambda: fence(mon),
         "markdown": lambda: markdown(mon),
         "unfence": lambda: unfence(mon),
-        "restart": lambda: Restart(config),
+        "restart": lambda: Restart(config, mon),
         "verify": lambda: Verify(loop.answered, loop.wait_cycle),
         "exec": lambda: Exec(config.exec_command),
         "webhook": lambda: Webhook(config, loop.stop_event),
