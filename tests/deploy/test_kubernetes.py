@@ -26,9 +26,53 @@ def by_kind(kind: str) -> dict:
     )
 
 
-@pytest.mark.parametrize("resource", documents("daemonset.yaml"), ids=lambda d: d["kind"])
+MANIFESTS = ("daemonset.yaml", "daemonset-pod-network.yaml")  # Rook's host / pod networking
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [d for name in MANIFESTS for d in documents(name)],
+    ids=lambda d: d["kind"],
+)
 def test_core_resources_are_valid_for_kubernetes(resource):
     kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+
+
+def pod_network_daemonset() -> dict:
+    return next(d for d in documents("daemonset-pod-network.yaml") if d["kind"] == "DaemonSet")
+
+
+def test_for_pod_networking_it_runs_as_root_with_exactly_the_three_capabilities_setns_needs():
+    pod = pod_network_daemonset()["spec"]["template"]["spec"]
+    assert pod["hostPID"] is True
+    assert pod["securityContext"]["runAsUser"] == 0
+    security = pod["containers"][0]["securityContext"]
+    assert security["capabilities"] == {
+        "drop": ["ALL"],
+        "add": ["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"],
+    }
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert "privileged" not in security
+
+
+def test_the_two_manifests_differ_only_in_privileges():
+    """Everything else (config, ports, probes, state, selectors) stays the same in both."""
+
+    def without_privileges(daemonset: dict) -> dict:
+        copy = yaml.safe_load(yaml.safe_dump(daemonset))
+        pod = copy["spec"]["template"]["spec"]
+        pod.pop("securityContext")
+        pod.pop("initContainers", None)  # uid 167 needs the state dir chowned; root does not
+        for container in pod["containers"]:
+            container["securityContext"].pop("capabilities")
+        return copy
+
+    assert without_privileges(pod_network_daemonset()) == without_privileges(by_kind("DaemonSet"))
+    config_maps = [
+        next(d for d in documents(name) if d["kind"] == "ConfigMap") for name in MANIFESTS
+    ]
+    assert config_maps[0] == config_maps[1]
 
 
 def test_a_broken_manifest_is_caught_by_the_same_check():
