@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 PROC = Path("/proc")
 ROLE_ORDER = (Role.PUBLIC, Role.CLUSTER, Role.HB_FRONT, Role.HB_BACK)
-ACCESS_HINT = "run as the OSDs' user (ceph) or with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE"
+ACCESS_HINT = "run as the OSDs' uid, or with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,13 @@ class OsdProcess:
     daemon: str
     cluster: str
     incarnation: Incarnation
+
+
+def _owner(proc_root: Path, pid: int) -> str:
+    try:
+        return f"uid {(proc_root / str(pid)).stat().st_uid}"
+    except OSError:
+        return "an unknown uid"
 
 
 def parse_osd_cmdline(cmdline: Sequence[str]) -> tuple[str, str] | None:
@@ -236,7 +243,11 @@ class LocalDiscovery:
             try:
                 fds = procfs.socket_inodes(self.proc_root, osd.incarnation.pid)
             except PermissionError:
-                reason = f"access denied reading /proc/{osd.incarnation.pid}/fd: {ACCESS_HINT}"
+                pid = osd.incarnation.pid
+                # The uid, not a name: a cephadm or Rook OSD runs as 167, which the host's own
+                # passwd usually does not know (Debian's ceph user is 64045).
+                owner = _owner(self.proc_root, pid)
+                reason = f"access denied reading /proc/{pid}/fd (it runs as {owner}): {ACCESS_HINT}"
                 return replace(target, blind_reason=reason)
             except ProcessLookupError:
                 return target
