@@ -75,7 +75,7 @@ def test_in_a_container_of_another_uid_every_osd_is_unobservable_and_says_why(ce
     # The DaemonSet's runAsUser must be the OSDs' uid: with any other, nothing is judged.
     watch, workdir = contained_watch(ceph, 65534)
     try:
-        watch.wait_states({d: "unobservable" for d in HEALTHY})
+        watch.wait_states(dict.fromkeys(HEALTHY, "unobservable"))
         line = watch.daemon.wait_for_log("osd.1: starting -> unobservable")
         assert f"access denied reading /proc/{ceph.pid('osd.1')}/fd (it runs as uid 167)" in line
     finally:
