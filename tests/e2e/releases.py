@@ -48,6 +48,10 @@ class Release:
     def contained(self) -> bool:
         return self.root is not None
 
+    @property
+    def deployment(self) -> str:
+        return "cephadm-style containers" if self.contained else "bare daemons"
+
     def __str__(self) -> str:
         return f"ceph{self.number}"
 

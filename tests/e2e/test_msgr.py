@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster import CephCluster
-from tests.e2e.conftest import require_ceph
+from tests.e2e.conftest import cluster_release
 from tests.e2e.faults import unmute_listeners
 from tests.e2e.test_real_ceph import HEALTHY, map_says_up, mute_public
 
@@ -32,10 +32,11 @@ SECURE = {
 @pytest.fixture
 def cluster_with(request):
     """A cluster built with the keyword arguments the test parametrizes it with."""
-    require_ceph()
+    options = dict(request.param)
+    which = cluster_release(options.pop("release"))
     root = Path(tempfile.mkdtemp(prefix="ceph-e2e-", dir="/tmp"))
     try:
-        with CephCluster(root, osds=3, **request.param) as cluster:
+        with CephCluster(root, osds=3, release=which, **options) as cluster:
             yield cluster
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -44,8 +45,15 @@ def cluster_with(request):
 @pytest.mark.parametrize(
     "cluster_with",
     [
-        pytest.param({"extra_conf": SECURE}, id="msgr2-secure"),
-        pytest.param({"address": "::1", "network": "::1/128"}, id="ipv6-only"),
+        pytest.param({"extra_conf": SECURE, "release": number}, id=f"msgr2-secure-ceph{number}")
+        for number in ("16", "18", "20")
+    ]
+    + [
+        pytest.param(
+            {"address": "::1", "network": "::1/128", "release": number},
+            id=f"ipv6-only-ceph{number}",
+        )
+        for number in ("16", "18", "20")
     ],
     indirect=True,
 )

@@ -162,7 +162,8 @@ def test_detection_latency_over_repeated_injections(ceph, watch_factory, capsys)
     assert map_says_up(ceph, "osd.0")
     with capsys.disabled():
         print(  # noqa: T201 - the measurement is the point: it goes in the README
-            f"\ndetection latency on real Ceph over {len(latencies)} injections: "
+            f"\ndetection latency on real Ceph {ceph.release.number} ({ceph.release.deployment}) "
+            f"over {len(latencies)} injections: "
             f"median {statistics.median(latencies):.2f}s, max {max(latencies):.2f}s "
             f"({', '.join(f'{x:.2f}' for x in latencies)})"
         )
