@@ -61,11 +61,19 @@ class SimCluster:
         host: str = "127.0.0.1",
         backlog: int = 0,
         prefix: Sequence[str] = (),
+        pods: Sequence[tuple[Sequence[str], str]] = (),
+        peered: bool = True,
     ) -> None:
         self.count = count
         # Run each OSD through this first, e.g. ["ip", "netns", "exec", NAME]: an OSD in a
         # network namespace of its own, as in a Rook pod.
         self.prefix = list(prefix)
+        # Or one (prefix, address) per OSD: each OSD in a namespace of its own, as Rook runs
+        # one OSD per pod. ``count`` is then the number of pods.
+        self.pods = [(list(p), a) for p, a in pods]
+        if self.pods:
+            self.count = len(self.pods)
+        self.peered = peered  # False: no heartbeats (pods that cannot reach each other)
         self.cluster = cluster or f"sim{os.getpid()}"
         self.nofile = nofile
         self.host = host
@@ -84,15 +92,20 @@ class SimCluster:
         try:
             for osd_id in range(self.count):
                 self.osds[osd_id] = self._spawn(osd_id)
-            for osd_id in self.osds:
+            for osd_id in self.osds if self.peered else ():
                 self._peer(osd_id)
         except BaseException:
             self.close()
             raise
 
+    def _placed(self, osd_id: int) -> tuple[list[str], str]:
+        """Where an OSD runs: (the prefix to start it through, the address it binds)."""
+        return self.pods[osd_id] if self.pods else (self.prefix, self.host)
+
     def _spawn(self, osd_id: int) -> SimProcess:
-        argv = [*self.prefix, sys.executable, "-m", "watchdog.sim.osd", "--id", str(osd_id)]
-        argv += ["--cluster", self.cluster, "--host", self.host]
+        prefix, host = self._placed(osd_id)
+        argv = [*prefix, sys.executable, "-m", "watchdog.sim.osd", "--id", str(osd_id)]
+        argv += ["--cluster", self.cluster, "--host", host]
         if self.nofile:
             argv += ["--nofile", str(self.nofile)]
         if self.backlog:
@@ -127,7 +140,7 @@ class SimCluster:
 
     def _peer(self, osd_id: int) -> None:
         others = [o for i, o in self.osds.items() if i != osd_id]
-        addresses = [a for other in others for a in other.heartbeat_addresses(self.host)]
+        addresses = [a for o in others for a in o.heartbeat_addresses(self._placed(o.osd_id)[1])]
         if addresses:
             self.command(osd_id, "peers", *addresses)
 
@@ -175,7 +188,7 @@ class SimCluster:
         new = self.osds[osd_id]
         for other in self.osds:
             if other != osd_id:
-                self.command(other, "peers", *new.heartbeat_addresses(self.host))
+                self.command(other, "peers", *new.heartbeat_addresses(self._placed(osd_id)[1]))
         return new
 
     def close(self) -> None:
