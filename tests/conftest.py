@@ -8,7 +8,7 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -26,14 +26,24 @@ IN_CI = os.environ.get("CI") == "true"
 STATE_DIR = Path(tempfile.gettempdir()) / f"osd-watchdog-tests-{os.getpid()}"
 
 
+def unavailable(message: str) -> NoReturn:
+    """Something a test needs is missing: skip on a laptop, fail under CI=true."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_root(why: str) -> None:
+    """Root, or the test is ``unavailable``."""
+    if os.geteuid() != 0:
+        unavailable(why)
+
+
 def require_tool(name: str) -> str:
-    """Path of a system tool; skip without it on a laptop, fail under CI=true."""
+    """Path of a system tool, or the test is ``unavailable``."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (the README's test command installs it)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{name} is not installed (the README's test command installs it)")
     return path
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, require_tool
+from tests.conftest import require_root, require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -49,10 +49,8 @@ def test_every_script_is_known_here():
 def test_the_benchmark_runs_at_a_tiny_size(script, tmp_path):
     for tool in NEEDS.get(script, []):
         require_tool(tool)
-    if script in NEEDS_ROOT and os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail(f"{script} needs root, which CI has")
-        pytest.skip(f"{script} needs root")
+    if script in NEEDS_ROOT:
+        require_root(f"{script} needs root (network namespaces)")
     run = subprocess.run(
         [sys.executable, str(BENCH / script), "--smoke"],
         cwd=BENCH,

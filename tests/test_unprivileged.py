@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import require_root
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +28,7 @@ watchdog.cli.main()
 
 
 def test_a_watchdog_without_access_reports_unobservable_never_healthy(sim):
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("this test drops privileges and must run as root under CI")
-        pytest.skip("needs root to drop to user nobody")
+    require_root("needs root to drop to user nobody")
     # pytest's tmp_path is private to root: nobody could not read the config there.
     public = Path(tempfile.mkdtemp(prefix="osd-watchdog-nobody-"))
     public.chmod(0o755)

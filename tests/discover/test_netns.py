@@ -8,7 +8,6 @@ Without it, the OSDs are unobservable with the exact reason, never healthy, neve
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, cycle_until, fast_config, require_tool, state_of
+from tests.conftest import cycle_until, fast_config, require_root, require_tool, state_of
 from tests.e2e.netns import Vantages
 from watchdog.daemon import Watchdog
 from watchdog.sim.cluster import SimCluster
@@ -29,10 +28,7 @@ POD = "10.77.1.2"  # inside namespace 0; the host side of its veth is 10.77.1.1
 
 @pytest.fixture
 def pod():
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("making network namespaces needs root, which CI has")
-        pytest.skip("making network namespaces needs root")
+    require_root("making network namespaces needs root")
     require_tool("ip")
     with Vantages(1) as spaces, SimCluster(3, host=POD, prefix=spaces.prefix(0)) as sim:
         yield sim

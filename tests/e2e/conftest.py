@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import IN_CI, require_tool
+from tests.conftest import require_root, require_tool, unavailable
 from tests.e2e.cluster import BINARIES, CephCluster
 from tests.e2e.releases import HOST, Release, release
 from tests.process import Daemon, unused_port
@@ -30,11 +29,8 @@ def require_ceph() -> None:
     """Ceph's binaries and root, or skip (fail under CI=true)."""
     for binary in BINARIES:
         require_tool(binary)
-    if os.geteuid() != 0:
-        # Injecting faults into a running OSD needs ptrace rights over it (pidfd_getfd).
-        if IN_CI:
-            pytest.fail("the end-to-end tests run as root under CI")
-        pytest.skip("the end-to-end tests need root")
+    # Injecting faults into a running OSD needs ptrace rights over it (pidfd_getfd).
+    require_root("the end-to-end tests need root")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -52,10 +48,7 @@ def cluster_release(number: str) -> Release:
     require_ceph()
     found = release(number)
     if found is None:
-        message = f"no Debian root for Ceph {number} (scripts/ceph-roots.sh needs root and apt)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"no Debian root for Ceph {number} (scripts/ceph-roots.sh needs root and apt)")
     return found
 
 
