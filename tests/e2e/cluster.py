@@ -462,6 +462,20 @@ keyring = $osd_data/keyring
         except (ClusterError, subprocess.TimeoutExpired, json.JSONDecodeError):
             return None
 
+    def wait_mgr_module(self, name: str, timeout: float = 60) -> None:
+        """Until an active mgr has told the monitors it has module ``name``.
+
+        Before that the monitors refuse the module's options ("unrecognized config option
+        'mgr/NAME/...'"); on a loaded host that is seconds after the cluster answers.
+        """
+
+        def known() -> bool:
+            dump = self.ceph_json("mgr", "dump") or {}
+            names = {m.get("name") for m in dump.get("available_modules", [])}
+            return bool(dump.get("available")) and name in names
+
+        self.wait(known, timeout, f"the mgr announcing its {name} module")
+
     def up_osds(self) -> set[int]:
         dump = self.ceph_json("osd", "dump")
         if dump is None:

@@ -34,6 +34,7 @@ MAX_AGE = 8  # the module's max_report_age in these tests
 
 
 def enable_module(ceph, *, prometheus_port: int | None = None) -> None:
+    ceph.wait_mgr_module("osd_watchdog")
     ceph.ceph("config", "set", "mgr", "mgr/osd_watchdog/max_report_age", str(MAX_AGE))
     if prometheus_port is not None:
         ceph.ceph("config", "set", "mgr", "mgr/prometheus/server_addr", "127.0.0.1")
@@ -302,6 +303,23 @@ def far_watch(watch_factory, cluster, spaces, i: int):
     )
 
 
+def _unreachable_evidence(ceph, dropped: set[int], watches) -> str:
+    """What the module and each watchdog saw, for a failure message (this test once failed
+    in CI only, and the watchdogs' logs die with the test's temporary directory)."""
+    rows = ceph.ceph_json("osd-watchdog", "status") or []
+    parts = [
+        f"ports dropped {sorted(dropped)}, now {sorted(public_ports(ceph, 'osd.1'))}",
+        "module status: " + json.dumps(rows),
+    ]
+    for watch in watches:
+        alive = (
+            "running" if watch.daemon.proc.poll() is None else f"exited {watch.daemon.proc.poll()}"
+        )
+        tail = "".join(watch.daemon.lines[-15:])
+        parts.append(f"--- watchdog {watch.config} ({alive}), last lines:\n{tail}")
+    return "\n".join(parts)
+
+
 def test_an_osd_other_hosts_cannot_reach_is_told_apart_from_a_dead_accept_path(
     vantages, watch_factory
 ):
@@ -328,9 +346,12 @@ def test_an_osd_other_hosts_cannot_reach_is_told_apart_from_a_dead_accept_path(
 
     # The second one too: unreachable from elsewhere, while its own host sees it answer.
     spaces.drop(1, spaces.cluster_address, ports)
-    seen = wait_health(
-        ceph, lambda h: "OSD_UNREACHABLE" in h["checks"], 30, "OSD_UNREACHABLE raised"
-    )
+    try:
+        seen = wait_health(
+            ceph, lambda h: "OSD_UNREACHABLE" in h["checks"], 30, "OSD_UNREACHABLE raised"
+        )
+    except pytest.fail.Exception as exc:
+        pytest.fail(f"{exc}\n{_unreachable_evidence(ceph, ports, [local, *far])}")
     (detail,) = [d["message"] for d in seen["checks"]["OSD_UNREACHABLE"]["detail"]]
     assert detail.startswith(f"osd.1 on {host()}: not reachable from 2 other host(s) (vantage-0")
     assert detail.endswith(f"while {host()} sees it healthy")

@@ -49,6 +49,7 @@ def map_says_up(cluster, daemon: str) -> bool:
 def serve_restful(ceph) -> tuple[str, Path]:
     """The mgr restful module on a port of our own, and a key for it: (url, key file)."""
     # A port of our own, so a mgr elsewhere on this host cannot be the one that answers.
+    ceph.wait_mgr_module("restful")
     ceph.ceph("config", "set", "mgr", "mgr/restful/server_addr", "127.0.0.1")
     ceph.ceph("config", "set", "mgr", "mgr/restful/server_port", str(unused_port()))
     ceph.ceph("restful", "create-self-signed-cert")
