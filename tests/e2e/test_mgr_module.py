@@ -348,7 +348,7 @@ def test_an_osd_other_hosts_cannot_reach_is_told_apart_from_a_dead_accept_path(
     spaces.drop(1, spaces.cluster_address, ports)
     try:
         seen = wait_health(
-            ceph, lambda h: "OSD_UNREACHABLE" in h["checks"], 30, "OSD_UNREACHABLE raised"
+            ceph, lambda h: "OSD_UNREACHABLE" in h["checks"], 45, "OSD_UNREACHABLE raised"
         )
     except pytest.fail.Exception as exc:
         pytest.fail(f"{exc}\n{_unreachable_evidence(ceph, ports, [local, *far])}")
