@@ -114,6 +114,9 @@ class CephCluster:
     address: str = "127.0.0.1"  # or "::1": the daemons then bind IPv6 only
     network: str = "127.0.0.0/8"
     extra_conf: dict[str, str] = field(default_factory=dict)  # more [global] options
+    # Put before one daemon's command line: ``nsenter --net=...`` runs an OSD with its sockets
+    # in a network namespace of its own, as in a Rook pod.
+    prefixes: dict[str, list[str]] = field(default_factory=dict)
     release: Release = HOST
 
     @property
@@ -385,7 +388,8 @@ keyring = $osd_data/keyring
     # -- running --------------------------------------------------------------------------
 
     def _add_daemon(self, name: str, bare: list[str]) -> None:
-        self.daemons[name] = Daemon(name, self.release.daemon(self.root, name, bare))
+        argv = [*self.prefixes.get(name, []), *self.release.daemon(self.root, name, bare)]
+        self.daemons[name] = Daemon(name, argv)
         # What a restart from another process needs to start the same daemon the same way.
         (self.root / "cluster.json").write_text(
             json.dumps({"fsid": self.fsid, "daemons": {n: d.argv for n, d in self.daemons.items()}})

@@ -99,10 +99,12 @@ def _run_helper(action: str, pid: int, epolls: dict[int, int]) -> None:
 
 
 def listener_fds(pid: int, ports: set[int]) -> list[int]:
-    """The fd numbers of the pid's listening sockets bound to these ports (via ss)."""
+    """The fd numbers of the pid's listening sockets bound to these ports (via ss, in the
+    pid's own network namespace: a pod's sockets are not in the host's)."""
     out = subprocess.run(
-        ["ss", "-Hltnp"], capture_output=True, text=True, timeout=30, check=True
-    ).stdout
+        ["nsenter", f"--net=/proc/{pid}/ns/net", "--", "ss", "-Hltnp"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
     fds = []
     for line in out.splitlines():
         fields = line.split()
