@@ -49,3 +49,19 @@ def test_the_readme_metrics_table_names_every_family_the_exporter_makes():
     assert len(exported) >= 30  # the pattern still finds the families
     assert exported - documented == set(), "exported but not in the README's table"
     assert documented - exported == set(), "in the README's table but not exported"
+
+
+def test_every_test_the_readme_release_table_names_exists():
+    # The table is the "release x deployment -> the test that proves it": a renamed or
+    # deleted test must not leave a row that proves nothing.
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Proven on a real Ceph cluster", 1)[1].split("\n## ", 1)[0]
+    files = set(re.findall(r"(tests/[\w/]+\.py)", section))
+    names = set(re.findall(r"(?:::|…)(test_\w+)", section))
+    assert len(files) >= 8
+    assert len(names) >= 10
+    assert [f for f in sorted(files) if not (ROOT / f).is_file()] == []
+    defined = set()
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        defined |= set(re.findall(r"^def (test_\w+)\(", path.read_text(), re.MULTILINE))
+    assert sorted(names - defined) == []
