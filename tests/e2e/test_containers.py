@@ -25,11 +25,13 @@ from tests.e2e.test_real_ceph import HEALTHY, mute_public
 pytestmark = pytest.mark.integration
 
 
-def contained(uid: int) -> list[str]:
+def contained(uid: int, caps: tuple[str, ...] = ()) -> list[str]:
+    """The watchdog as a hostPID pod runs it: as ``uid``, with only ``caps`` ("SYS_ADMIN")."""
+    bounding = ",".join(["-all", *(f"+{c.lower()}" for c in caps)])
     return [
         "unshare", "--mount", "--uts", "--ipc", "--mount-proc", "--",
         "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+        "--inh-caps=-all", f"--bounding-set={bounding}", "--no-new-privs", "--",
     ]  # fmt: skip
 
 
