@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -10,7 +11,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -52,18 +53,24 @@ def cluster_release(number: str) -> Release:
     return found
 
 
-@pytest.fixture
-def ceph(request: pytest.FixtureRequest) -> Iterator[CephCluster]:
-    """A fresh 1 mon, 1 mgr, 3 OSD memstore cluster of one release; every daemon stopped
-    afterwards."""
-    which = cluster_release(getattr(request, "param", HOST.number))
+@contextlib.contextmanager
+def throwaway_cluster(**options: Any) -> Iterator[CephCluster]:
+    """A 1 mon, 1 mgr, 3 OSD memstore cluster (``options``: CephCluster's fields) in a new
+    directory; every daemon stopped and the directory removed afterwards."""
     # Short: admin socket paths must fit in 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="ceph-e2e-", dir="/tmp"))
     try:
-        with CephCluster(root, osds=3, release=which) as cluster:
+        with CephCluster(root, **{"osds": 3, **options}) as cluster:
             yield cluster
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def ceph(request: pytest.FixtureRequest) -> Iterator[CephCluster]:
+    """A fresh cluster of one release."""
+    with throwaway_cluster(release=cluster_release(getattr(request, "param", HOST.number))) as c:
+        yield c
 
 
 class Watch:

@@ -8,11 +8,9 @@ the least-privileged key the README documents.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,8 +18,7 @@ import pytest
 import requests
 
 from tests.conftest import require_tool
-from tests.e2e.cluster import CephCluster
-from tests.e2e.conftest import require_ceph
+from tests.e2e.conftest import require_ceph, throwaway_cluster
 from tests.e2e.faults import nofile_limits, set_nofile_soft, unmute_listeners
 from tests.e2e.netns import Vantages
 from tests.e2e.test_real_ceph import EVERY_RELEASE, HEALTHY, mute_public, public_ports
@@ -306,14 +303,10 @@ def vantages():
     require_ceph()
     require_tool("nft")
     require_tool("ip")
-    root = Path(tempfile.mkdtemp(prefix="ceph-e2e-", dir="/tmp"))
-    try:
-        with Vantages(2) as spaces:
-            address, network = spaces.cluster_address, spaces.cluster_network
-            with CephCluster(root, osds=3, address=address, network=network) as cluster:
-                yield spaces, cluster
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with Vantages(2) as spaces:
+        address, network = spaces.cluster_address, spaces.cluster_network
+        with throwaway_cluster(address=address, network=network) as cluster:
+            yield spaces, cluster
 
 
 def far_watch(watch_factory, cluster, spaces, i: int):

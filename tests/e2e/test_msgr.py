@@ -8,15 +8,11 @@ then one OSD's public accept path muted is a zombie while Ceph keeps it up.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import CephCluster
-from tests.e2e.conftest import cluster_release
+from tests.e2e.conftest import cluster_release, throwaway_cluster
 from tests.e2e.faults import unmute_listeners
 from tests.e2e.test_real_ceph import HEALTHY, map_says_up, mute_public
 
@@ -33,13 +29,8 @@ SECURE = {
 def cluster_with(request):
     """A cluster built with the keyword arguments the test parametrizes it with."""
     options = dict(request.param)
-    which = cluster_release(options.pop("release"))
-    root = Path(tempfile.mkdtemp(prefix="ceph-e2e-", dir="/tmp"))
-    try:
-        with CephCluster(root, osds=3, release=which, **options) as cluster:
-            yield cluster
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_cluster(release=cluster_release(options.pop("release")), **options) as c:
+        yield c
 
 
 @pytest.mark.parametrize(

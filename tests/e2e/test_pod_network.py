@@ -12,8 +12,6 @@ the watchdog the way the shipped pod-network DaemonSet does, with its uid and ca
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,8 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import require_tool
-from tests.e2e.cluster import CephCluster
-from tests.e2e.conftest import cluster_release
+from tests.e2e.conftest import cluster_release, throwaway_cluster
 from tests.e2e.faults import unmute_listeners
 from tests.e2e.netns import Vantages
 from tests.e2e.test_containers import contained
@@ -47,21 +44,15 @@ def pod_cluster(request: pytest.FixtureRequest):
     which = cluster_release(request.param)
     require_tool("ip")
     require_tool("nsenter")
-    root = Path(tempfile.mkdtemp(prefix="ceph-e2e-", dir="/tmp"))
-    try:
-        with Vantages(1) as spaces:
-            pod = ["nsenter", f"--net=/run/netns/{spaces.names[0]}", "--"]
-            with CephCluster(
-                root,
-                osds=3,
-                address=spaces.cluster_address,
-                network=spaces.cluster_network,
-                release=which,
-                prefixes={"osd.1": pod},
-            ) as cluster:
-                yield cluster
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with Vantages(1) as spaces:
+        pod = ["nsenter", f"--net=/run/netns/{spaces.names[0]}", "--"]
+        with throwaway_cluster(
+            address=spaces.cluster_address,
+            network=spaces.cluster_network,
+            release=which,
+            prefixes={"osd.1": pod},
+        ) as cluster:
+            yield cluster
 
 
 def endpoints(samples, address: str, outcome: str | None = None) -> set[tuple[str, str, str]]:
