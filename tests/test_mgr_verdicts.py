@@ -145,8 +145,15 @@ def test_a_silent_host_with_up_osds_is_reported_after_max_age_and_its_verdicts_a
     assert line == "a: last watchdog report 61s ago, limit 60s (2 OSD(s) up: osd.0, osd.1)"
 
 
-def test_a_host_that_never_reported_counts_from_the_modules_start():
-    book = verdicts.Book(max_age=60, started=NOW)
+def test_a_staged_rollout_is_quiet_hosts_that_never_reported_raise_nothing():
+    book = book_with(report(host="a", osds=[verdict("osd.0", "healthy")]))
+    assert book.health_checks(VIEW, NOW + 3600).keys() == {"OSD_WATCHDOG_DOWN"}
+    (line,) = book.health_checks(VIEW, NOW + 3600)["OSD_WATCHDOG_DOWN"]["detail"]
+    assert line.startswith("a: last watchdog report")  # b never reported: not named
+
+
+def test_with_warn_unreported_a_host_that_never_reported_counts_from_the_modules_start():
+    book = verdicts.Book(max_age=60, started=NOW, warn_unreported=True)
     assert book.health_checks(VIEW, NOW + 60) == {}
     lines = book.health_checks(VIEW, NOW + 61)["OSD_WATCHDOG_DOWN"]["detail"]
     assert lines[1] == "b: no watchdog report since the module started 61s ago (1 OSD(s) up: osd.2)"

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any, Optional
 
 import typer
 
@@ -40,11 +40,11 @@ app = typer.Typer(
     add_completion=False,
 )
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML config file (default: built-in defaults)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+# Options the old way (a default of typer.Option, Optional[...]): Debian bookworm packages
+# typer 0.7, which understands neither Annotated nor ``X | None``, and the osd-watchdog
+# package runs on Debian's own python3-typer.
+CONFIG = typer.Option(None, "--config", "-c", help="TOML config file (default: built-in defaults).")
+JSON = typer.Option(False, "--json", help="Print JSON for machines.")
 
 log = logging.getLogger("watchdog")
 
@@ -68,7 +68,7 @@ def _web(settings: Config, path: Path | None) -> WebSecurity | None:
 
 @app.callback()
 def _setup(
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Configure logging once, for every command."""
     level = getattr(logging, log_level.upper(), None)
@@ -80,7 +80,7 @@ def _setup(
 
 
 @app.command()
-def run(config: ConfigOption = None) -> None:
+def run(config: Optional[Path] = CONFIG) -> None:
     """Run the watchdog: probe every interval and serve /metrics and /healthz."""
     settings = _load(config)
     watchdog = Watchdog(settings, config)
@@ -110,7 +110,7 @@ def run(config: ConfigOption = None) -> None:
 
 
 @app.command()
-def check(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+def check(config: Optional[Path] = CONFIG, json_output: bool = JSON) -> None:
     """Judge every OSD once and exit like a Nagios plug-in (0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN)."""
     settings = _load(config, exit_code=UNKNOWN)
     watchdog = Watchdog(settings, config, acting=False)  # a check never acts
@@ -132,7 +132,7 @@ def check(config: ConfigOption = None, json_output: JsonOption = False) -> None:
 
 
 @app.command()
-def discover(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+def discover(config: Optional[Path] = CONFIG, json_output: bool = JSON) -> None:
     """List the OSDs found on this host and every listener they should accept on."""
     watchdog = Watchdog(_load(config), config, acting=False)
     watchdog.refresh_map()
@@ -167,7 +167,7 @@ def discover(config: ConfigOption = None, json_output: JsonOption = False) -> No
 
 
 @app.command()
-def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+def status(config: Optional[Path] = CONFIG, json_output: bool = JSON) -> None:
     """Every OSD of the cluster with its latest watchdog verdict, from the mgr module."""
     settings = _load(config)
     try:
@@ -180,9 +180,9 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
 
 @app.command()
 def probe(
-    addresses: Annotated[list[str], typer.Argument(help="[v1:|v2:]HOST:PORT, IPv6 in brackets.")],
-    timeout: Annotated[float, typer.Option(min=0.01, max=60, help="Seconds per probe.")] = 1.0,
-    json_output: JsonOption = False,
+    addresses: list[str] = typer.Argument(..., help="[v1:|v2:]HOST:PORT, IPv6 in brackets."),
+    timeout: float = typer.Option(1.0, min=0.01, max=60, help="Seconds per probe."),
+    json_output: bool = JSON,
 ) -> None:
     """Probe addresses once each and show what they sent (exit 1 if any failed)."""
     endpoints: list[Endpoint] = []
@@ -212,10 +212,12 @@ def probe(
 
 @app.command("check-config")
 def check_config(
-    path: Annotated[Path, typer.Argument(help="TOML config file to validate.")],
-    show: Annotated[
-        bool, typer.Option("--show", help="Print the effective config (defaults filled in).")
-    ] = False,
+    path: Path = typer.Argument(..., help="TOML config file to validate."),
+    show: bool = typer.Option(
+        False,
+        "--show",
+        help="Print the effective config (defaults filled in).",
+    ),
 ) -> None:
     """Validate a config file: exit 0 if valid, 78 with every problem listed."""
     config = _load(path)
@@ -229,8 +231,8 @@ def check_config(
 
 @app.command()
 def demo(
-    osds: Annotated[int, typer.Option(min=3, max=16, help="Simulated OSDs to start.")] = 3,
-    listen: Annotated[str, typer.Option(help="Where to serve /metrics.")] = "127.0.0.1:0",
+    osds: int = typer.Option(3, min=3, max=16, help="Simulated OSDs to start."),
+    listen: str = typer.Option("127.0.0.1:0", help="Where to serve /metrics."),
 ) -> None:
     """Simulate OSDs, break one the classic way (fd exhaustion) and watch it get caught."""
     from watchdog.demo import run_demo, summary  # noqa: PLC0415 - not loaded by the daemon

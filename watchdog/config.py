@@ -148,7 +148,10 @@ class ClusterConfig:
     name: str = "ceph"  # the cluster name: /etc/ceph/NAME.conf is Ceph's default
     conf: Path | None = None  # default: Ceph's own search (/etc/ceph/NAME.conf)
     keyring: Path | None = None  # default: Ceph's own search for the client's keyring
-    client_name: Annotated[str, Check(_client_name)] = "client.admin"
+    # The watchdog's own key (the README says which caps); Ceph finds its keyring at
+    # /etc/ceph/CLUSTER.client.osd-watchdog.keyring. Not client.admin: user ceph cannot read
+    # the admin keyring, and the watchdog needs far less.
+    client_name: Annotated[str, Check(_client_name)] = "client.osd-watchdog"
     ceph_command: str = "ceph"
     refresh_seconds: Seconds = 30.0
     timeout_seconds: Seconds = 5.0

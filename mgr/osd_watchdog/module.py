@@ -8,8 +8,9 @@ report and raises:
   accept path dead. Ceph will not fail it over by itself, so its PGs' IO hangs until a
   person acts: that is data unavailable, not degraded.
 * OSD_FD_PRESSURE (HEALTH_WARN): an OSD near its open-files limit.
-* OSD_WATCHDOG_DOWN (HEALTH_WARN): a host with up OSDs whose watchdog has not reported
-  within ``max_report_age`` seconds, so a silent watchdog is itself visible.
+* OSD_WATCHDOG_DOWN (HEALTH_WARN): a host with up OSDs whose watchdog reported once and
+  has not within ``max_report_age`` seconds since, so a silent watchdog is itself visible
+  (with ``warn_unreported_hosts``, also hosts whose watchdog never reported).
 
 The latest verdicts are kept in the mgr's store when they change, so a standby that takes
 over raises the same checks at once. Zombie verdicts and remediation steps reported by a
@@ -61,6 +62,13 @@ class Module(MgrModule):  # type: ignore[misc]
             "in OSD_WATCHDOG_DOWN if it has up OSDs",
         ),
         Option(
+            name="warn_unreported_hosts",
+            type="bool",
+            default=False,
+            desc="Also raise OSD_WATCHDOG_DOWN for hosts with up OSDs whose watchdog has "
+            "never reported (turn on once every OSD host runs one)",
+        ),
+        Option(
             name="min_remote_failures",
             type="int",
             default=2,
@@ -83,7 +91,11 @@ class Module(MgrModule):  # type: ignore[misc]
     def serve(self) -> None:
         """Load what the previous active mgr kept, then judge every few seconds."""
         with self.lock:
-            self.book = Book(max_age=self._max_age(), min_remote_failures=self._min_remote())
+            self.book = Book(
+                max_age=self._max_age(),
+                min_remote_failures=self._min_remote(),
+                warn_unreported=self._warn_unreported(),
+            )
             kept = self.get_store(STORE_KEY)
             if kept:
                 try:
@@ -105,6 +117,7 @@ class Module(MgrModule):  # type: ignore[misc]
         with self.lock:
             self.book.max_age = self._max_age()
             self.book.min_remote_failures = self._min_remote()
+            self.book.warn_unreported = self._warn_unreported()
             self._judge()
 
     def handle_command(self, inbuf: Optional[str], cmd: Dict[str, Any]) -> Tuple[int, str, str]:
@@ -177,6 +190,9 @@ class Module(MgrModule):  # type: ignore[misc]
 
     def _min_remote(self) -> int:
         return int(self.get_module_option("min_remote_failures"))
+
+    def _warn_unreported(self) -> bool:
+        return bool(self.get_module_option("warn_unreported_hosts"))
 
     def _tick(self) -> float:
         # Often enough that a silent host shows within a few seconds of max_report_age.

@@ -186,9 +186,18 @@ class Book:
     """Every host's latest report, and what follows from them."""
 
     def __init__(
-        self, max_age: float, started: Optional[float] = None, min_remote_failures: int = 2
+        self,
+        max_age: float,
+        started: Optional[float] = None,
+        min_remote_failures: int = 2,
+        warn_unreported: bool = False,
     ) -> None:
         self.max_age = max_age
+        # A host whose watchdog has never reported is not yet watched: during a staged
+        # rollout most hosts are like that, and warning for each would hold the cluster in
+        # HEALTH_WARN for days. Only hosts that reported and then went silent count, unless
+        # the operator asks for every host with up OSDs (the rollout is complete).
+        self.warn_unreported = warn_unreported
         # Other hosts that must fail to reach an OSD before it is called unreachable: one
         # vantage point failing alone is more likely its own network than the OSD's.
         self.min_remote_failures = min_remote_failures
@@ -297,6 +306,8 @@ class Book:
         lines = []
         for host, ids in sorted(up_by_host.items()):
             received = self.reports.get(host)
+            if received is None and not self.warn_unreported:
+                continue
             last = received.at if received else self.started
             age = now - last
             if age <= self.max_age:

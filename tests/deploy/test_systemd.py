@@ -10,7 +10,6 @@ from tests.conftest import require_tool
 from tests.process import run_cli
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "osd-watchdog.service"
-INSTALLED = "/opt/osd-watchdog/bin/osd-watchdog"
 
 
 def installed_copy(tmp_path: Path) -> Path:
@@ -18,7 +17,8 @@ def installed_copy(tmp_path: Path) -> Path:
     script = shutil.which("osd-watchdog") or str(Path(sys.executable).parent / "osd-watchdog")
     assert Path(script).exists(), "the package is not installed (make install)"
     unit = tmp_path / UNIT.name
-    unit.write_text(UNIT.read_text().replace(INSTALLED, script))
+    # The unit names the command bare (systemd finds /usr/bin or /usr/local/bin/osd-watchdog).
+    unit.write_text(UNIT.read_text().replace("=osd-watchdog ", f"={script} "))
     return unit
 
 

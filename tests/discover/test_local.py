@@ -1,6 +1,7 @@
 """Local discovery against real (simulated) OSD processes."""
 
 import contextlib
+import os
 import socket
 import threading
 from dataclasses import replace
@@ -194,3 +195,26 @@ def test_known_listeners_are_read_with_a_dump_filtered_to_their_ports(sim):
                 break
             threading.Event().wait(0.1)
         assert asked == [frozenset(ports), None]
+
+
+def test_processes_are_named_from_the_configured_proc_root_not_from_proc(tmp_path):
+    """A /proc mounted elsewhere (a container's view of the host's) is the one read, whole."""
+    pid = os.getpid()  # a real process, so it exists; /proc names it python, not ceph-osd
+    fake = tmp_path / "proc"
+    (fake / str(pid)).mkdir(parents=True)
+    real = Path("/proc")
+    (fake / "stat").write_text((real / "stat").read_text())  # boot time, for create_time
+    stat = (real / str(pid) / "stat").read_text()
+    # The same start time as the real process, under another name.
+    (fake / str(pid) / "stat").write_text(
+        stat.replace(stat[stat.index("(") : stat.rindex(")") + 1], "(ceph-osd)")
+    )
+    (fake / str(pid) / "status").write_text((real / str(pid) / "status").read_text())
+    (fake / str(pid) / "comm").write_text("ceph-osd\n")
+    (fake / str(pid) / "cmdline").write_bytes(b"/usr/bin/ceph-osd\0-i\x0042\0--cluster\0far\0")
+    try:
+        found = find_osd_processes(["ceph-osd"], ["far"], fake)
+        assert [(o.daemon, o.cluster, o.incarnation.pid) for o in found] == [("osd.42", "far", pid)]
+        assert find_osd_processes(["ceph-osd"], ["far"], real) == []
+    finally:
+        find_osd_processes(["ceph-osd"], [], real)  # psutil back on the real /proc

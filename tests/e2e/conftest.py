@@ -94,6 +94,7 @@ class Watch:
             "source": "rados",
             "conf": str(cluster.conf),
             "keyring": str(cluster.keyring),
+            "client_name": "client.admin",
             "refresh_seconds": 2.0,
             "timeout_seconds": 2.0,
         } | cluster_view

@@ -80,6 +80,10 @@ def find_osd_processes(
     """Every process whose name is in ``names`` and whose command line names an OSD id."""
     wanted, only = set(names), set(clusters)
     found: dict[tuple[str, str], OsdProcess] = {}
+    # psutil reads the procfs it is told to (its documented PROCFS_PATH): otherwise a
+    # watchdog given a host's /proc mounted elsewhere would name the processes found there
+    # from its own table. Process-wide, and one watchdog watches one proc root.
+    psutil.PROCFS_PATH = str(proc_root)
     for pid in procfs.processes_named(proc_root, wanted):
         try:
             proc = psutil.Process(pid)
