@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Build the Debian roots that carry the other Ceph releases the end-to-end suite runs against:
-# Reef 18 from trixie, Tentacle 20 from sid (the host's own packages give Pacific 16).
+# Build the Debian roots of the Ceph releases the end-to-end suite runs against: Pacific 16
+# from bookworm, Reef 18 from trixie, Tentacle 20 from sid. Reef and Tentacle run from their
+# roots (in cephadm-style containers); Pacific also runs from the host's own packages. Each
+# root also holds what the osd-watchdog package depends on (Debian's own python3 packages of
+# that release) and what a booted host needs (systemd, D-Bus, polkit), so the release's
+# packages can be installed into a fresh copy of it (an overlay) with no download, and the
+# trixie root can be booted with systemd-nspawn.
 #
 # Each root lives in $OSD_WATCHDOG_ROOTS (default /var/cache/osd-watchdog/roots), outside the
 # checkout, under a name carrying a hash of what went into it: change the package list or the
@@ -13,8 +18,14 @@
 set -euo pipefail
 
 CACHE=${OSD_WATCHDOG_ROOTS:-/var/cache/osd-watchdog/roots}
-PACKAGES=ceph-osd,ceph-mon,ceph-mgr,ceph-common,python3-rados,iproute2,procps,bc,python3
-declare -A SUITE=([18]=trixie [20]=sid)
+CEPH=ceph-osd,ceph-mon,ceph-mgr,ceph-common,python3-rados,iproute2,procps,bc,python3
+# osd-watchdog's Depends (debian/control, as dh_python3 fills them in) and python3-venv for
+# the image recipe (deploy/image/install.sh makes a venv with the image's own Python).
+WATCHDOG=adduser,python3-typer,python3-psutil,python3-prometheus-client,python3-requests
+WATCHDOG=$WATCHDOG,python3-yaml,python3-bcrypt,python3-venv
+BOOT=systemd,systemd-sysv,dbus,polkitd
+PACKAGES=$CEPH,$WATCHDOG,$BOOT
+declare -A SUITE=([16]=bookworm [18]=trixie [20]=sid)
 # Debian trixie's Ceph 18.2.7 mgr loads no Python module at all, Ceph's own or ours: mgr_util
 # imports bcrypt, and trixie's bcrypt (4.x, Rust/PyO3) refuses a second sub-interpreter
 # ("PyO3 modules do not yet support subinterpreters"). Ceph's own Reef images ship bcrypt 3.x
@@ -27,7 +38,7 @@ APTOPT='Acquire::Check-Valid-Until "false"'
 PIP=${PIP:-$(dirname "$0")/../.venv/bin/pip}
 [ -x "$PIP" ] || PIP="python3 -m pip"
 releases=("$@")
-[ ${#releases[@]} -gt 0 ] || releases=(18 20)
+[ ${#releases[@]} -gt 0 ] || releases=(16 18 20)
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "ceph-roots: needs root and apt-get to build Debian roots; skipping" >&2

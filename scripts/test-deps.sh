@@ -3,7 +3,9 @@
 # end-to-end tests, and the librados binding), Prometheus (promtool, real scrapes), Alertmanager
 # (amtool for the example routes), blackbox_exporter (the baseline every benchmark compares
 # against; its smoke run is part of the suite), systemd (systemd-analyze for the unit), iproute2
-# (ss, ip netns) and nftables (a path broken between network namespaces).
+# (ss, ip netns), nftables (a path broken between network namespaces), Debian's packaging
+# tools (the release's .debs are built and checked with lintian in the suite) and
+# systemd-container (systemd-nspawn boots a Debian root to run the shipped unit for real).
 # Runs apt-get only as root on a Debian-like host; elsewhere it says what is missing, and the
 # tests that need it skip -- except under CI=true, where they fail instead.
 set -euo pipefail
@@ -21,6 +23,13 @@ command -v ceph-osd >/dev/null 2>&1 || missing+=(ceph-osd)
 command -v ceph-mgr >/dev/null 2>&1 || missing+=(ceph-mgr)
 command -v ceph >/dev/null 2>&1 || missing+=(ceph-common)
 ls /usr/lib/python3/dist-packages/rados.*.so >/dev/null 2>&1 || missing+=(python3-rados)
+command -v dpkg-buildpackage >/dev/null 2>&1 || missing+=(dpkg-dev)
+command -v dh >/dev/null 2>&1 || missing+=(debhelper)
+command -v dh_python3 >/dev/null 2>&1 || missing+=(dh-python)
+[ -e /usr/share/dh-python/dhpython/build/plugin_pyproject.py ] \
+    || missing+=(pybuild-plugin-pyproject python3-all python3-setuptools)
+command -v lintian >/dev/null 2>&1 || missing+=(lintian)
+command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container)
 
 if [ ${#missing[@]} -eq 0 ]; then
     :  # everything is there

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from watchdog.model import Snapshot
 
 IN_CI = os.environ.get("CI") == "true"
+CHECKOUT = Path(__file__).resolve().parents[1]
 # Where watchdogs under test keep fences and the audit file: never /var/lib.
 STATE_DIR = Path(tempfile.gettempdir()) / f"osd-watchdog-tests-{os.getpid()}"
 
@@ -45,6 +48,26 @@ def require_tool(name: str) -> str:
     if path is None:
         unavailable(f"{name} is not installed (the README's test command installs it)")
     return path
+
+
+@pytest.fixture(scope="session")
+def release_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What a release ships, built once from this checkout (scripts/build-release.sh): the
+    sdist, the wheel and the two .debs (lintian clean, or the build fails)."""
+    for tool in ("git", "dpkg-buildpackage", "dh_python3", "lintian"):
+        require_tool(tool)
+    out = tmp_path_factory.mktemp("dist")
+    built = subprocess.run(
+        [str(CHECKOUT / "scripts" / "build-release.sh"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    if built.returncode != 0:
+        pytest.fail(f"scripts/build-release.sh failed:\n{built.stdout}{built.stderr}")
+    return out
 
 
 class Server:

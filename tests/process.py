@@ -42,12 +42,18 @@ def write_config(path: Path, cluster: str, port: int, interval: float = 0.25) ->
 
 class Daemon:
     def __init__(
-        self, config: Path, env: dict[str, str] | None = None, prefix: list[str] | None = None
+        self,
+        config: Path,
+        env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+        argv: list[str] | None = None,
     ) -> None:
         # prefix: run it through another command, e.g. ["ip", "netns", "exec", NAME] (which
-        # execs it, so the pid is the watchdog's own).
+        # execs it, so the pid is the watchdog's own). argv: another whole command line that
+        # runs the daemon (an installed copy in a root), instead of this checkout's.
+        own = [sys.executable, "-m", "watchdog", "run", "--config", str(config)]
         self.proc = subprocess.Popen(
-            [*(prefix or []), sys.executable, "-m", "watchdog", "run", "--config", str(config)],
+            [*(prefix or []), *(argv or own)],
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, **(env or {})},

@@ -118,6 +118,9 @@ class CephCluster:
     # in a network namespace of its own, as in a Rook pod.
     prefixes: dict[str, list[str]] = field(default_factory=dict)
     release: Release = HOST
+    # The osd_watchdog module from this checkout, put beside Ceph's own; None: the one the
+    # release's root has installed (ceph-mgr-osd-watchdog), as a package host has it.
+    our_module: Path | None = OUR_MODULE
 
     @property
     def _host(self) -> str:
@@ -232,12 +235,16 @@ keyring = $osd_data/keyring
             if not link.is_symlink():
                 # The path as the mgr sees it: inside a root, the root's own modules.
                 link.symlink_to(STOCK_MODULES / entry.name)
-        ours = path / OUR_MODULE.name
+        if self.our_module is None:
+            return path
+        ours = path / self.our_module.name
+        if ours.is_symlink():
+            ours.unlink()  # the release's own copy, if it has one: ours replaces it
         if self.release.contained:
             # A container sees nothing of the checkout: install a copy, as an image would.
-            shutil.copytree(OUR_MODULE, ours, dirs_exist_ok=True, ignore=_no_caches)
-        elif not ours.is_symlink():
-            ours.symlink_to(OUR_MODULE)
+            shutil.copytree(self.our_module, ours, dirs_exist_ok=True, ignore=_no_caches)
+        elif not ours.exists():
+            ours.symlink_to(self.our_module)
         return path
 
     def _write_ceph_wrapper(self) -> None:

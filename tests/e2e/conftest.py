@@ -34,14 +34,20 @@ def require_ceph() -> None:
     require_root("the end-to-end tests need root")
 
 
+# Fixtures that are a cluster of one release, chosen by the test's ``releases`` mark.
+BY_RELEASE = ("ceph", "installed_ceph")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test on the ``ceph`` fixture runs on each release its ``releases`` mark names
-    (``@pytest.mark.releases("16", "18", "20")``); without the mark, on the host's 16 only."""
-    if "ceph" not in metafunc.fixturenames:
-        return
-    marker = metafunc.definition.get_closest_marker("releases")
-    numbers = marker.args if marker else (HOST.number,)
-    metafunc.parametrize("ceph", numbers, indirect=True, ids=[f"ceph{n}" for n in numbers])
+    """A test on the ``ceph`` (or ``installed_ceph``) fixture runs on each release its
+    ``releases`` mark names (``@pytest.mark.releases("16", "18", "20")``); without the mark,
+    on the host's 16 only."""
+    for name in BY_RELEASE:
+        if name not in metafunc.fixturenames:
+            continue
+        marker = metafunc.definition.get_closest_marker("releases")
+        numbers = marker.args if marker else (HOST.number,)
+        metafunc.parametrize(name, numbers, indirect=True, ids=[f"ceph{n}" for n in numbers])
 
 
 def cluster_release(number: str) -> Release:
@@ -73,7 +79,49 @@ def ceph(request: pytest.FixtureRequest) -> Iterator[CephCluster]:
         yield c
 
 
-class Watch:
+class Watched:
+    """A running watchdog's /metrics on ``port``, and the states it gives."""
+
+    port: int
+    daemon: Daemon
+
+    def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        return _samples(requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text)
+
+    def states(self) -> dict[str, str]:
+        found = {}
+        for labels, value in self.metrics().get("osd_watchdog_osd_state", []):
+            if value == 1.0:
+                found[labels["ceph_daemon"]] = labels["state"]
+        return found
+
+    def wait_sample(
+        self, name: str, sample: tuple[dict[str, str], float], timeout: float = 5
+    ) -> None:
+        """Poll until /metrics has the sample: a transition is logged during a cycle and
+        published with the snapshot at its end."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sample in self.metrics().get(name, []):
+                return
+            threading.Event().wait(0.25)  # bounded by the deadline
+        pytest.fail(f"{name} never had {sample}: {self.metrics().get(name)}")
+
+    def wait_states(self, wanted: dict[str, str], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        seen: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            try:
+                seen = self.states()
+            except requests.ConnectionError:
+                seen = {}
+            if seen == wanted:
+                return
+            threading.Event().wait(0.25)  # polling the daemon's /metrics; bounded
+        pytest.fail(f"states {seen} never became {wanted}")
+
+
+class Watch(Watched):
     """The watchdog daemon watching the test cluster, and its metrics."""
 
     def __init__(
@@ -136,41 +184,6 @@ class Watch:
         self.daemon.proc.send_signal(signal.SIGHUP)
         self.daemon.wait_for_log("configuration reloaded", timeout=15, after=sent)
         return sent
-
-    def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
-        return _samples(requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text)
-
-    def states(self) -> dict[str, str]:
-        found = {}
-        for labels, value in self.metrics().get("osd_watchdog_osd_state", []):
-            if value == 1.0:
-                found[labels["ceph_daemon"]] = labels["state"]
-        return found
-
-    def wait_sample(
-        self, name: str, sample: tuple[dict[str, str], float], timeout: float = 5
-    ) -> None:
-        """Poll until /metrics has the sample: a transition is logged during a cycle and
-        published with the snapshot at its end."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if sample in self.metrics().get(name, []):
-                return
-            threading.Event().wait(0.25)  # bounded by the deadline
-        pytest.fail(f"{name} never had {sample}: {self.metrics().get(name)}")
-
-    def wait_states(self, wanted: dict[str, str], timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        seen: dict[str, str] = {}
-        while time.monotonic() < deadline:
-            try:
-                seen = self.states()
-            except requests.ConnectionError:
-                seen = {}
-            if seen == wanted:
-                return
-            threading.Event().wait(0.25)  # polling the daemon's /metrics; bounded
-        pytest.fail(f"states {seen} never became {wanted}")
 
     def transitions(self, daemon: str) -> list[str]:
         """'old -> new' for every transition of one OSD logged so far."""
