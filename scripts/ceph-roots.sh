@@ -33,6 +33,8 @@ declare -A SUITE=([16]=bookworm [18]=trixie [20]=sid)
 BCRYPT_18=bcrypt==3.2.2
 # sid's Release file is often past its Valid-Until date; a root is a test fixture, not a host.
 APTOPT='Acquire::Check-Valid-Until "false"'
+# Bump when what this script does to a root changes, so cached roots are built again.
+LAYOUT=2
 
 # pip for the one wheel above: the checkout's venv (make install made it), or the system's.
 PIP=${PIP:-$(dirname "$0")/../.venv/bin/pip}
@@ -56,7 +58,7 @@ for release in "${releases[@]}"; do
         echo "ceph-roots: unknown release '$release' (known: ${!SUITE[*]})" >&2
         exit 2
     fi
-    key=$(printf '%s\n' "$suite" "$PACKAGES" "$APTOPT" "$BCRYPT_18" | sha256sum | cut -c1-12)
+    key=$(printf '%s\n' "$suite" "$PACKAGES" "$APTOPT" "$BCRYPT_18" "$LAYOUT" | sha256sum | cut -c1-12)
     root="$CACHE/ceph$release-$suite-$key"
     if [ ! -x "$root/usr/bin/ceph-osd" ]; then
         # Roots for this release built from another package list: no test uses them any more.
@@ -82,9 +84,14 @@ for release in "${releases[@]}"; do
             rm -rf "$wheels"
         fi
         # cephadm's containers run Ceph as uid/gid 167; Debian's packages pick 64045. Give the
-        # root's ceph user cephadm's ids, so the containers here look like cephadm's.
+        # root's ceph user cephadm's ids, so the containers here look like cephadm's, and
+        # hand it what the packages made for it (/var/lib/ceph, /var/log/ceph).
+        old_uid=$(awk -F: '$1 == "ceph" {print $3}' "$work/etc/passwd")
+        old_gid=$(awk -F: '$1 == "ceph" {print $3}' "$work/etc/group")
         sed -i -E 's/^ceph:x:[0-9]+:[0-9]+:/ceph:x:167:167:/' "$work/etc/passwd"
         sed -i -E 's/^ceph:x:[0-9]+:/ceph:x:167:/' "$work/etc/group"
+        find "$work" -xdev -uid "$old_uid" -exec chown -h 167 {} +
+        find "$work" -xdev -gid "$old_gid" -exec chgrp -h 167 {} +
         chroot "$work" ceph --version >"$work/CEPH_VERSION"
         mv "$work" "$root"
     fi

@@ -84,16 +84,17 @@ def test_the_config_check_the_unit_runs_first_exits_78_on_a_bad_file(tmp_path):
     assert "loop.intervall_seconds: unknown key" in out.stderr
 
 
-def test_the_cephadm_drop_in_runs_the_unit_as_uid_167_and_systemd_accepts_it(tmp_path):
+def test_the_cephadm_drop_in_adds_two_capabilities_and_systemd_accepts_it(tmp_path):
     analyze = require_tool("systemd-analyze")
     drop_in = UNIT.parent / "cephadm.conf"
     text = drop_in.read_text()
-    assert "\nUser=167\n" in text
-    assert "\nGroup=167\n" in text
-    # The unit as systemd sees it with the drop-in applied (its [Service] lines come last).
+    caps = "CAP_DAC_READ_SEARCH CAP_SYS_PTRACE"
+    assert f"\nCapabilityBoundingSet={caps}\nAmbientCapabilities={caps}\n" in text
+    assert "User=" not in text  # systemd cannot run a service as a uid without a user
+    # The unit as systemd reads it with the drop-in beside it.
     unit = installed_copy(tmp_path)
-    body = "\n".join(ln for ln in text.splitlines() if ln and not ln.startswith(("#", "[")))
-    unit.write_text(unit.read_text().replace("User=ceph\nGroup=ceph\n", body + "\n"))
+    (tmp_path / f"{UNIT.name}.d").mkdir()
+    (tmp_path / f"{UNIT.name}.d" / drop_in.name).write_text(text)
     out = subprocess.run(
         [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
     )
