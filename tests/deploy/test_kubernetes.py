@@ -92,8 +92,10 @@ def test_the_daemonset_sees_host_processes_and_network_without_privileges():
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
-    # Read-only but for the state directory (fences, guard history, lock).
-    assert all(m.get("readOnly") for m in container["volumeMounts"] if m["name"] != "state")
+    # Read-only but for the state directory (fences, guard history, lock) and the emptyDir
+    # the entrypoint writes the Ceph client config to.
+    writable = {m["name"] for m in container["volumeMounts"] if not m.get("readOnly")}
+    assert writable == {"state", "ceph-config"}
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
 
@@ -135,4 +137,38 @@ def test_the_watchdog_state_outlives_the_pod_on_the_node():
     # ... made writable for uid 167 by an init container that may only chown.
     [init] = pod["initContainers"]
     assert init["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
-    assert "os.chown('/var/lib/osd-watchdog', 167, 167)" in init["command"][-1]
+    assert init["command"] == ["chown", "167:167", "/var/lib/osd-watchdog"]
+
+
+def test_the_daemonset_reads_the_map_with_what_rook_gives_every_client():
+    """Rook's mon endpoints and the Secret of the CephClient osd-watchdog, as its toolbox
+    reads them; the config points the CLI at what the entrypoint writes from them."""
+    pod = by_kind("DaemonSet")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["mon-endpoints"]["configMap"]["name"] == "rook-ceph-mon-endpoints"
+    (client,) = documents("cephclient.yaml")
+    assert (
+        volumes["key"]["secret"]["secretName"] == f"rook-ceph-client-{client['metadata']['name']}"
+    )
+    env = {e["name"]: e["value"] for e in container["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert env["OSD_WATCHDOG_MON_ENDPOINTS"] == f"{mounts['mon-endpoints']}/mon-endpoints"
+    assert env["OSD_WATCHDOG_KEY_FILE"] == f"{mounts['key']}/key"
+    config = parse_config(tomllib.loads(by_kind("ConfigMap")["data"]["osd-watchdog.toml"]))
+    assert config.cluster.source == "cli"
+    assert str(config.cluster.conf) == f"{mounts['ceph-config']}/ceph.conf"
+    assert str(config.cluster.keyring) == f"{mounts['ceph-config']}/keyring"
+    assert config.cluster.client_name == f"client.{client['metadata']['name']}"
+    assert config.cluster.client_name == env["OSD_WATCHDOG_CLIENT"]
+    assert config.report.enabled
+
+
+def test_the_kustomization_names_the_files_and_the_image_the_daemonset_uses():
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    for resource in kustomization["resources"]:
+        assert (K8S / resource).exists()
+    (image,) = kustomization["images"]
+    pod = by_kind("DaemonSet")["spec"]["template"]["spec"]
+    used = {c["image"] for c in [*pod["containers"], *pod["initContainers"]]}
+    assert used == {image["name"] + ":0.1.0"}

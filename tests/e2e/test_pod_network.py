@@ -7,7 +7,7 @@ on the host, where the monitor, the mgr and the other two OSDs bind. osd.1 start
 talks to the others over the pod network. The watchdog has to read osd.1's listeners and
 heartbeat connections inside that namespace (the host's sock_diag does not see them) and
 probe its public addresses from the host side, as a client reaches them. The last test runs
-the watchdog the way the shipped pod-network DaemonSet does, with its uid and capabilities.
+the shipped pod-network DaemonSet's pod from the image the shipped recipe makes.
 """
 
 from __future__ import annotations
@@ -16,19 +16,17 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.conftest import require_tool
 from tests.e2e.conftest import cluster_release, throwaway_cluster
 from tests.e2e.faults import unmute_listeners
 from tests.e2e.netns import Vantages
-from tests.e2e.test_containers import contained
+from tests.e2e.test_containers import daemonset_pod, image_of
 from tests.e2e.test_real_ceph import HEALTHY, mute_public
 
 pytestmark = pytest.mark.integration
 
 POD = "10.77.1.2"  # osd.1's address, inside namespace 0
-MANIFEST = Path(__file__).resolve().parents[2] / "deploy/kubernetes/daemonset-pod-network.yaml"
 CAP_BITS = {"DAC_READ_SEARCH": 2, "SYS_PTRACE": 19, "SYS_ADMIN": 21}  # linux/capability.h
 
 
@@ -128,31 +126,25 @@ def test_without_cap_sys_admin_the_pod_osd_is_unobservable_saying_why(pod_cluste
     assert "CAP_SYS_ADMIN" in line
 
 
-def manifest_privileges() -> tuple[int, tuple[str, ...]]:
-    """The uid and the capabilities the shipped pod-network DaemonSet runs the watchdog with."""
-    docs = yaml.safe_load_all(MANIFEST.read_text())
-    (daemonset,) = [d for d in docs if d and d["kind"] == "DaemonSet"]
-    pod = daemonset["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
-    capabilities = container["securityContext"]["capabilities"]
-    assert capabilities["drop"] == ["ALL"]
-    assert pod["hostPID"] is True
-    return pod["securityContext"]["runAsUser"], tuple(capabilities["add"])
-
-
 @releases("20")
-def test_the_pod_network_daemonsets_privileges_are_enough(pod_cluster, watch_factory):
-    # As the shipped manifest runs it: the host's PID namespace, a /proc and mounts of its own,
-    # root with exactly the manifest's capabilities; no Ceph client in the image.
-    uid, caps = manifest_privileges()
-    watch = watch_factory(pod_cluster, prefix=contained(uid, caps), source="none")
-    watch.wait_states(HEALTHY)
-    status = Path(f"/proc/{watch.daemon.proc.pid}/status").read_text()
-    assert f"CapEff:\t{sum(1 << CAP_BITS[c] for c in caps):016x}" in status, status
-    injected = time.monotonic()
-    _, epolls = mute_public(pod_cluster, "osd.1")
-    try:
-        line = watch.daemon.wait_for_log("osd.1: suspect -> zombie", timeout=15, after=injected)
-        assert "heartbeats still flow" in line
-    finally:
-        unmute_listeners(pod_cluster.pid("osd.1"), epolls)
+def test_the_shipped_pod_network_daemonset_catches_a_zombie_in_a_pod(pod_cluster, release_files,
+                                                                     tmp_path):  # fmt: skip
+    # deploy/kubernetes/daemonset-pod-network.yaml's pod, from the image the shipped recipe
+    # makes: root with exactly the manifest's capabilities, the host's PID namespace.
+    with image_of(pod_cluster.release.number, release_files) as image:
+        watch = daemonset_pod(pod_cluster, image, tmp_path / "pod", "daemonset-pod-network.yaml")
+        try:
+            watch.wait_states(HEALTHY, timeout=60)
+            status = Path(f"/proc/{watch.daemon.proc.pid}/status").read_text()
+            caps = watch.pod.container()["securityContext"]["capabilities"]["add"]
+            assert f"CapEff:\t{sum(1 << CAP_BITS[c] for c in caps):016x}" in status, status
+            injected = time.monotonic()
+            _, epolls = mute_public(pod_cluster, "osd.1")
+            try:
+                line = watch.daemon.wait_for_log("osd.1: suspect -> zombie", timeout=30,
+                                                 after=injected)  # fmt: skip
+                assert "heartbeats still flow" in line
+            finally:
+                unmute_listeners(pod_cluster.pid("osd.1"), epolls)
+        finally:
+            watch.stop()
