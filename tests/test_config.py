@@ -154,4 +154,5 @@ def test_the_cephadm_example_is_valid_and_restarts_the_osds_own_unit():
     example = Path(__file__).resolve().parents[1] / "examples" / "cephadm.toml"
     config = load_config(example)
     assert config.act.restart_unit_template == "{unit}"
-    assert config.act.dry_run  # like every config, it acts only once told to
+    assert not config.act.dry_run  # it says so, and how to watch the dry run first
+    assert "dry_run = false" in example.read_text()

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -26,11 +28,10 @@ from tests.e2e.booted import BootedHost, UnitCluster
 from tests.e2e.releases import fresh_root, root_of
 from tests.e2e.test_real_ceph import mute_public
 from tests.process import unused_port
-from tests.shipped import EXAMPLES, key_caps, localized
+from tests.shipped import CHECKOUT, EXAMPLES, key_caps, localized
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 pytestmark = pytest.mark.integration
 
@@ -210,3 +211,30 @@ def test_on_a_cephadm_style_host_a_zombie_is_restarted_through_polkit(cephadm_ho
     assert service == {"User": "ceph", "ActiveState": "active",
                        "AmbientCapabilities": "cap_dac_read_search cap_sys_ptrace"}  # fmt: skip
     remediate_a_zombie(cephadm_host)
+
+
+def runbook(row: str, column: int) -> str:
+    """A command from docs/runbook.md's table "On each kind of host" (column 1: package
+    host, 2: cephadm host), for N = 1."""
+    text = (CHECKOUT / "docs" / "runbook.md").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"| {row} |"))
+    cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+    command = re.search(r"`([^`]+)`", cells[column]).group(1)
+    return command.replace("\\|", "|").replace("N", "1")
+
+
+def container_pid(host: Host, daemon: str) -> str:
+    """The pid of a daemon as the booted host's own tools see it."""
+    status = Path(f"/proc/{host.cluster.pid(daemon)}/status").read_text()
+    return re.search(r"^NSpid:\s+\S+\s+(\S+)", status, re.MULTILINE).group(1)
+
+
+@pytest.mark.parametrize("kind", ["package", "cephadm"])
+def test_the_runbooks_commands_find_the_osd_on_each_kind_of_host(kind, request):
+    host = request.getfixturevalue(f"{kind}_host")
+    column = 1 if kind == "package" else 2
+    find_pid = runbook("the OSD's pid", column)
+    found = host.booted.run("sh", "-c", f'{find_pid}; echo "$pid"')
+    assert found.stdout.strip() == container_pid(host, "osd.1")
+    log = host.booted.run("sh", "-c", runbook("the watchdog's log", column))
+    assert "serving on http://" in log.stdout
