@@ -51,11 +51,11 @@ def test_the_readme_metrics_table_names_every_family_the_exporter_makes():
     assert documented - exported == set(), "in the README's table but not exported"
 
 
-def test_every_test_the_readme_release_table_names_exists():
-    # The table is the issue's "release x deployment -> the test that proves it": a renamed or
-    # deleted test must not leave a row that proves nothing.
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Proven on a real Ceph cluster", 1)[1].split("\n## ", 1)[0]
+def test_every_test_the_release_table_names_exists():
+    # The table is "release x deployment -> the test that proves it": a renamed or deleted
+    # test must not leave a row that proves nothing.
+    proofs = (ROOT / "docs" / "proofs.md").read_text()
+    section = proofs.split("## On a real Ceph cluster", 1)[1].split("\n## ", 1)[0]
     files = set(re.findall(r"(tests/[\w/]+\.py)", section))
     names = set(re.findall(r"(?:::|…)(test_\w+)", section))
     assert len(files) >= 8
@@ -65,3 +65,13 @@ def test_every_test_the_readme_release_table_names_exists():
     for path in (ROOT / "tests").rglob("test_*.py"):
         defined |= set(re.findall(r"^def (test_\w+)\(", path.read_text(), re.MULTILINE))
     assert sorted(names - defined) == []
+
+
+def test_the_readmes_key_has_exactly_the_caps_the_cephclient_ships():
+    """One key for every deployment: the README's command and Rook's CephClient agree."""
+    from tests.shipped import key_caps  # noqa: PLC0415
+
+    readme = (ROOT / "README.md").read_text()
+    command = readme.split("ceph auth get-or-create client.osd-watchdog", 1)[1].split("-o ", 1)[0]
+    caps = re.findall(r"(mon|mgr) '([^']*)'", command)
+    assert [part for pair in caps for part in pair] == key_caps()
