@@ -2,33 +2,41 @@
 
 Each host's osd-watchdog calls ``ceph osd-watchdog report -i -`` with its verdicts every
 report interval (and at once when a verdict changes). The module keeps each host's latest
-report and raises:
+report (book.py) and raises:
 
 * OSD_ACCEPT_DEAD (HEALTH_ERR): an OSD the map says is up, whose watchdog found its client
   accept path dead. Ceph will not fail it over by itself, so its PGs' IO hangs until a
   person acts: that is data unavailable, not degraded.
 * OSD_FD_PRESSURE (HEALTH_WARN): an OSD near its open-files limit.
+* OSD_UNREACHABLE (HEALTH_WARN): other hosts cannot reach an OSD its own host sees answer.
 * OSD_WATCHDOG_DOWN (HEALTH_WARN): a host with up OSDs whose watchdog reported once and
   has not within ``max_report_age`` seconds since, so a silent watchdog is itself visible
   (with ``warn_unreported_hosts``, also hosts whose watchdog never reported).
 
-The latest verdicts are kept in the mgr's store when they change, so a standby that takes
-over raises the same checks at once. Zombie verdicts and remediation steps reported by a
-watchdog go to the cluster log, each once.
+What it costs the mgr: a report is judged against a view of the OSD map made when the map
+changes (at most every MAP_EVERY seconds), not per report, and changes only its own host's
+part of the checks; ``set_health_checks`` runs only when a check changes. Each host's states
+are kept in the store under a key of its own, written when they change, so a standby that
+takes over raises the same checks at once. Zombie verdicts and remediation steps reported by
+a watchdog go to the cluster log, each once.
 """
 
 import errno
 import json
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import mgr_module  # type: ignore[import-not-found]
 from mgr_module import MgrModule, Option
 
-from .verdicts import Book, ClusterView, ReportError, parse_report, status_table
+from . import store
+from .book import Book
+from .report import ReportError, parse_report
+from .text import status_table
+from .view import Known, build_view, crush_hosts
 
-STORE_KEY = "verdicts"
+MAP_EVERY = 2.0  # seconds between two views of a changing map: each converts the whole map
 
 
 class Module(MgrModule):  # type: ignore[misc]
@@ -39,7 +47,7 @@ class Module(MgrModule):  # type: ignore[misc]
     # empty, the commands are the COMMANDS list below. Older releases have no such registry.
     if hasattr(mgr_module, "CLICommandBase"):
         CLICommand = mgr_module.CLICommandBase.make_registry_subtype("OsdWatchdogCLICommand")
-    NOTIFY_TYPES: List[str] = []  # noqa: RUF012 - no map notifications wanted: the thread polls
+    NOTIFY_TYPES = [mgr_module.NotifyType.osd_map]  # noqa: RUF012 - the mgr reads it
 
     COMMANDS = [  # noqa: RUF012 - the mgr reads this class attribute
         {
@@ -82,35 +90,50 @@ class Module(MgrModule):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
+        self.wake = threading.Event()
         self.book = Book(max_age=60.0)
         self.kept: Dict[str, Tuple[Any, ...]] = {}  # per host: what the store last got
+        self.shards: Dict[str, int] = {}  # per host: how many store values it has
         self.raised: Dict[str, Dict[str, Any]] = {}
+        self.known: Dict[int, Known] = {}
+        self.crush: Dict[int, str] = {}
+        self.crush_version: Optional[int] = None
+        self.map_changed = True
+        self.view_at = 0.0  # monotonic time of the last view
+        self.ticked_at = 0.0  # monotonic time of the last tick
 
     # -- mgr entry points ---------------------------------------------------------------
 
     def serve(self) -> None:
-        """Load what the previous active mgr kept, then judge every few seconds."""
+        """Load what the previous active mgr kept, then judge as time passes."""
         with self.lock:
             self.book = Book(
                 max_age=self._max_age(),
                 min_remote_failures=self._min_remote(),
                 warn_unreported=self._warn_unreported(),
             )
-            kept = self.get_store(STORE_KEY)
-            if kept:
-                try:
-                    self.book.load(kept, time.time())
-                except (ValueError, KeyError, TypeError) as exc:
-                    self.log.warning("ignoring the stored verdicts: %s", exc)
-            self.kept = {host: self.book.persistent(host) for host in self.book.reports}
-            self._judge()
-        while not self.stop_event.wait(self._tick()):
+            self._view()
+            self._load(time.time())
+            self._tick()
+        while not self.stop_event.is_set():
+            self.wake.wait(self._next_turn())
+            self.wake.clear()
             with self.lock:
-                self._judge()
+                if self.map_changed and time.monotonic() - self.view_at >= MAP_EVERY:
+                    self._view()
+                if time.monotonic() - self.ticked_at >= self._every():
+                    self._tick()
 
     def shutdown(self) -> None:
         """End serve()."""
         self.stop_event.set()
+        self.wake.set()
+
+    def notify(self, notify_type: Any, notify_id: str) -> None:  # noqa: ANN401, ARG002
+        """The OSD map changed: a new view at the next turn of the thread."""
+        if str(getattr(notify_type, "value", notify_type)) == "osd_map":
+            self.map_changed = True
+            self.wake.set()
 
     def config_notify(self) -> None:
         """A module option changed."""
@@ -118,7 +141,7 @@ class Module(MgrModule):  # type: ignore[misc]
             self.book.max_age = self._max_age()
             self.book.min_remote_failures = self._min_remote()
             self.book.warn_unreported = self._warn_unreported()
-            self._judge()
+            self._tick()
 
     def handle_command(self, inbuf: Optional[str], cmd: Dict[str, Any]) -> Tuple[int, str, str]:
         """One of COMMANDS: (return code, output, status text)."""
@@ -135,9 +158,15 @@ class Module(MgrModule):  # type: ignore[misc]
             report = parse_report(text)
         except ReportError as exc:
             return -errno.EINVAL, "", f"osd-watchdog report refused: {exc}"
-        now = time.time()
         with self.lock:
-            accepted, refused, events = self.book.accept(report, self._view(), now)
+            try:
+                kept, refused, events = self.book.accept(report, time.time())
+            except ReportError as exc:  # the whole report: nothing of it is kept
+                reply = {"accepted": [], "refused": [str(exc)], "events_through": 0.0}
+                return -errno.EPERM, _json(reply), f"osd-watchdog report refused: {exc}"
+            except Exception as exc:  # a bug must not stop the module judging the others
+                self.log.exception("judging the report of %s", report.host)
+                return -errno.EINVAL, "", f"osd-watchdog report not judged: {exc!r}"
             for event in events:
                 self.cluster_log(
                     "cluster",
@@ -147,43 +176,96 @@ class Module(MgrModule):  # type: ignore[misc]
             self._keep(report.host)
             self._judge()
         reply = {
-            "accepted": [v.daemon for v in accepted.osds],
+            "accepted": kept,
             "refused": refused,
             "events_through": self.book.logged_through.get(report.host, 0.0),
         }
         if refused:
             # Partly refused is an error the watchdog logs, but what was on this host is kept.
-            return -errno.EPERM, self._json(reply), "refused: " + "; ".join(refused)
-        return 0, self._json(reply), ""
+            return -errno.EPERM, _json(reply), "refused: " + "; ".join(refused)
+        return 0, _json(reply), ""
 
     def _status(self, fmt: str) -> Tuple[int, str, str]:
         with self.lock:
-            rows = self.book.status(self._view(), time.time())
+            rows = self.book.status(time.time())
         if fmt.startswith("json"):
-            return 0, self._json(rows), ""
+            return 0, _json(rows), ""
         return 0, status_table(rows), ""
 
     # -- judging ------------------------------------------------------------------------
 
+    def _view(self) -> None:
+        """A view of the map as it is now; metadata only for new or rebooted OSDs."""
+        self.map_changed = False
+        self.view_at = time.monotonic()
+        version = self.get_osdmap().get_crush_version()
+        if version != self.crush_version:
+            self.crush = crush_hosts(self.get("osd_map_tree"))
+            self.crush_version = version
+        view, self.known = build_view(
+            self.get("osd_map"),
+            self.crush,
+            lambda osd: self.get_metadata("osd", str(osd)),
+            self.known,
+        )
+        self.book.set_view(view)
+        self._judge()
+
+    def _tick(self) -> None:
+        self.ticked_at = time.monotonic()
+        for host in self.book.tick(time.time()):  # left the map and went silent
+            for key in store.keys(host, self.shards.pop(host, 1)):
+                self.set_store(key, None)
+            self.kept.pop(host, None)
+        self._judge()
+
     def _judge(self) -> None:
-        checks = self.book.health_checks(self._view(), time.time())
+        checks = self.book.health_checks()
         if checks != self.raised:
             self.set_health_checks(checks)
             self.raised = checks
 
     def _keep(self, host: str) -> None:
-        """Write the verdicts to the store only when what a standby needs changed."""
+        """Write a host's values to the store only when what a standby needs changed."""
         now = self.book.persistent(host)
-        if self.kept.get(host) != now:
-            self.set_store(STORE_KEY, self.book.dump())
-            self.kept[host] = now
+        if self.kept.get(host) == now:
+            return
+        values = store.host_values(self.book, host)
+        keys = store.keys(host, max(len(values), self.shards.get(host, 1)))
+        for index, key in enumerate(keys):
+            self.set_store(key, values[index] if index < len(values) else None)
+        self.kept[host] = now
+        self.shards[host] = len(values)
 
-    def _view(self) -> ClusterView:
-        osd_map = self.get("osd_map")
-        up = {int(o["osd"]): bool(o["up"]) for o in osd_map.get("osds", [])}
-        metadata = self.get("osd_metadata") or {}
-        hosts = {int(k): str(v.get("hostname", "")) for k, v in metadata.items() if v}
-        return ClusterView(up=up, hosts=hosts)
+    def _load(self, now: float) -> None:
+        found = self.get_store_prefix(store.PREFIX)
+        entries = {k[k.index(store.PREFIX) :]: v for k, v in found.items()}
+        bad, self.shards = store.load(self.book, entries, now)
+        for host in bad:
+            self.log.warning("ignoring the stored verdicts of %s: unreadable", host)
+        legacy = self.get_store(store.LEGACY_KEY)
+        if legacy:
+            try:
+                store.load_legacy(self.book, legacy, now)
+            except (ValueError, KeyError, TypeError, ReportError) as exc:
+                self.log.warning("ignoring the stored verdicts of an older version: %s", exc)
+        for host in self.book.reports:
+            self.kept[host] = () if legacy else self.book.persistent(host)
+            self._keep(host)  # a legacy host gets keys of its own
+        if legacy:
+            self.set_store(store.LEGACY_KEY, None)
+
+    def _next_turn(self) -> float:
+        """Seconds to the next tick, or to the next view when the map changed."""
+        now = time.monotonic()
+        due = self.ticked_at + self._every()
+        if self.map_changed:
+            due = min(due, self.view_at + MAP_EVERY)
+        return max(0.05, due - now)
+
+    def _every(self) -> float:
+        # Often enough that a silent host shows within a few seconds of max_report_age.
+        return max(1.0, min(5.0, self.book.max_age / 4))
 
     def _max_age(self) -> float:
         return float(self.get_module_option("max_report_age"))
@@ -194,10 +276,6 @@ class Module(MgrModule):  # type: ignore[misc]
     def _warn_unreported(self) -> bool:
         return bool(self.get_module_option("warn_unreported_hosts"))
 
-    def _tick(self) -> float:
-        # Often enough that a silent host shows within a few seconds of max_report_age.
-        return max(1.0, min(5.0, self.book.max_age / 4))
 
-    @staticmethod
-    def _json(value: Any) -> str:  # noqa: ANN401 - any JSON value
-        return json.dumps(value, sort_keys=True)
+def _json(value: Any) -> str:  # noqa: ANN401 - any JSON value
+    return json.dumps(value, sort_keys=True)

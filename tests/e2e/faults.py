@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Self
 
 _HELPER = r"""
 import ctypes, os, select, sys
@@ -148,3 +149,68 @@ def set_nofile_soft(pid: int, soft: int) -> None:
     )  # fmt: skip
     if out.returncode != 0:
         raise OSError(f"setting pid {pid}'s open-files limit failed: {out.stderr.strip()}")
+
+
+_STALL_HELPER = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 17, 0x4206, 0x4207
+WALL = 0x40000000
+
+def ptrace(request, tid):
+    if libc.ptrace(request, tid, None, None) != 0:
+        err = ctypes.get_errno()
+        sys.exit(f"ptrace({request:#x}, {tid}): {os.strerror(err)}")
+
+pid, names = int(sys.argv[1]), set(sys.argv[2].split(","))
+tids = []
+for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+    with open(f"/proc/{pid}/task/{tid}/comm") as comm:
+        if comm.read().strip() in names:
+            tids.append(int(tid))
+if not tids:
+    sys.exit(f"pid {pid} has no thread named {', '.join(sorted(names))}")
+for tid in tids:
+    ptrace(PTRACE_SEIZE, tid)
+    ptrace(PTRACE_INTERRUPT, tid)
+    os.waitpid(tid, WALL)  # until that thread has stopped
+print(" ".join(map(str, tids)), flush=True)
+sys.stdin.read()  # held until the test closes our stdin
+for tid in tids:
+    libc.ptrace(PTRACE_DETACH, tid, None, None)
+"""
+
+
+class StalledThreads:
+    """Some threads of a live process stopped with ptrace, the others left running.
+
+    ``StalledThreads(pid, ("tp_osd_tp",))`` stops an OSD's op worker threads: its messenger
+    and heartbeat threads go on, so it accepts connections, answers its peers' pings and stays
+    up, while every op queued for its PGs waits. (``PTRACE_SEIZE`` + ``PTRACE_INTERRUPT`` on
+    those threads only, by a helper process that holds them until ``release()``; it needs
+    ptrace rights over the OSD: root.) Releasing lets every held op run.
+    """
+
+    def __init__(self, pid: int, names: tuple[str, ...]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _STALL_HELPER, str(pid), ",".join(names)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"stalling {names} of {pid}: {self.proc.stderr.read()}")
+        self.tids = [int(t) for t in line.split()]
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -268,18 +269,26 @@ def test_a_mgr_failover_keeps_the_check(ceph, watch_factory):
     assert time.monotonic() - taken_over < 30
 
 
-def test_a_report_for_an_osd_of_another_host_is_refused(ceph):
-    enable_module(ceph)
-    report = {
+def send_report(ceph, key, body: str) -> subprocess.CompletedProcess[str]:
+    """``ceph osd-watchdog report -i -`` with the watchdog's own key."""
+    return subprocess.run(
+        ["ceph", "-c", str(ceph.conf), "--name", "client.osd-watchdog", "--keyring", str(key),
+         "osd-watchdog", "report", "-i", "-"],
+        input=body, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+
+
+def zombie_report(host_name: str, since: object = None) -> dict:
+    return {
         "version": 1,
-        "host": "some-other-host",
-        "watchdog": "osd-watchdog on some-other-host",
+        "host": host_name,
+        "watchdog": f"osd-watchdog on {host_name}",
         "interval": 10,
         "osds": [
             {
                 "daemon": "osd.1",
                 "state": "zombie",
-                "since": time.time(),
+                "since": time.time() if since is None else since,
                 "cause": "made up",
                 "open_fds": None,
                 "max_fds": None,
@@ -288,24 +297,49 @@ def test_a_report_for_an_osd_of_another_host_is_refused(ceph):
         ],
         "events": [],
     }
+
+
+def test_hostile_reports_are_refused_change_nothing_and_the_module_goes_on(ceph):
+    """Reports a key holding the report cap could send: another host's OSD, a host the map
+    does not have (a thousand of them), numbers Python's JSON parser takes but are not
+    numbers. Each is refused naming why, nothing of them is kept, and the module still
+    judges the real host's report."""
+    enable_module(ceph)
     key = reporter_key(ceph)
-    sent = subprocess.run(
-        ["ceph", "-c", str(ceph.conf), "--name", "client.osd-watchdog", "--keyring", str(key),
-         "osd-watchdog", "report", "-i", "-"],
-        input=json.dumps(report), capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
-    assert sent.returncode != 0
-    assert f"osd.1 is on {host()}, not some-other-host" in sent.stderr
-    time.sleep(2)
+    intruder = send_report(ceph, key, json.dumps(zombie_report("some-other-host")))
+    assert intruder.returncode != 0
+    assert "no OSD in the OSD map is on some-other-host" in intruder.stderr
+    for body, reason in [
+        (json.dumps(zombie_report(host())).replace('"since": ', '"since": NaN, "x": '),
+         "osds[0]: since must be a finite number"),
+        (json.dumps(zombie_report(host(), since=1.0)).replace("1.0", "Infinity"),
+         "osds[0]: since must be a finite number"),
+        (json.dumps({**zombie_report(host()), "interval": -1}), "interval must be a finite"),
+        (json.dumps({**zombie_report(host()), "osds": [{"daemon": "osd.x"}]}),
+         "osds[0]: daemon 'osd.x' is not osd.N"),
+    ]:  # fmt: skip
+        sent = send_report(ceph, key, body)
+        assert sent.returncode != 0, body
+        assert reason in sent.stderr
+    with ThreadPoolExecutor(8) as pool:  # a thousand hosts the map does not have
+        codes = set(pool.map(lambda i: send_report(ceph, key, json.dumps(
+            zombie_report(f"intruder-{i}"))).returncode, range(1000)))  # fmt: skip
+    assert 0 not in codes
     assert "OSD_ACCEPT_DEAD" not in health(ceph)["checks"]
-    # Bad input gets a clear error naming what was wrong.
-    bad = subprocess.run(
-        ["ceph", "-c", str(ceph.conf), "osd-watchdog", "report", "-i", "-"],
-        input=json.dumps({**report, "host": host(), "osds": [{"daemon": "osd.x"}]}),
-        capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
-    assert bad.returncode != 0
-    assert "osds[0]: daemon 'osd.x' is not osd.N" in bad.stderr
+    stored = json.loads(ceph.ceph("config-key", "dump", "mgr/osd_watchdog/"))
+    assert stored == {}  # nothing of any of them was kept
+    # The module still works: the real host's report is judged.
+    real = send_report(ceph, key, json.dumps(zombie_report(host())))
+    assert real.returncode == 0, real.stderr
+    seen = wait_health(ceph, lambda h: "OSD_ACCEPT_DEAD" in h["checks"], 15, "OSD_ACCEPT_DEAD")
+    assert seen["checks"]["OSD_ACCEPT_DEAD"]["detail"][0]["message"].startswith(
+        f"osd.1 on {host()}"
+    )
+    rows = {r["osd"]: r["state"] for r in ceph.ceph_json("osd-watchdog", "status")}
+    assert rows["osd.1"] == "zombie"
+    assert set(json.loads(ceph.ceph("config-key", "dump", "mgr/osd_watchdog/"))) == {
+        f"mgr/osd_watchdog/host/{host()}"
+    }
 
 
 @pytest.fixture

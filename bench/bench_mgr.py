@@ -1,0 +1,275 @@
+"""What the osd_watchdog mgr module costs a real ceph-mgr at 10,000 OSDs on 1,000 hosts.
+
+A throw-away real cluster (1 mon, 2 mgrs, 3 OSDs from the Debian packages, as in the
+end-to-end tests) gets 10,000 more OSD entries in its map, ten to a CRUSH host bucket of
+1,000 hosts, created with `ceph osd new` and `ceph osd crush add`. Those OSDs have no
+daemons (so they are down and have no metadata: the module knows their host from CRUSH),
+but they are real entries of the map the mgr converts and the module judges against. This
+process then reports for every one of the 1,000 hosts every `--interval` seconds (10 OSD
+verdicts each, as a watchdog does), through librados `mgr_command` on a few threads, and
+for the real host with its 3 real (up) OSDs. Measured on the active mgr process:
+
+* its CPU (utime + stime of every thread, from /proc) over a window with the module
+  disabled and no reports, and over a window with the module enabled and the reports
+  flowing: the module's cost is the difference, in % of one core and per report;
+* the time from a report that calls a real OSD a zombie to OSD_ACCEPT_DEAD in `ceph health`
+  (polled every 20 ms), under that load;
+* the largest value the module keeps in the mgr's store (`config-key dump`), against the
+  monitors' limit for one entry (65,536 bytes);
+* after `ceph mgr fail` with no report sent since: whether the standby that takes over
+  raises the same checks, and how long after the failover.
+
+Goals (issue 23): at most 5% of one core; OSD_ACCEPT_DEAD within 1 s; every value at most
+64 KiB; the same checks after a failover with no new report.
+
+    .venv/bin/python bench/bench_mgr.py [--smoke] [HOSTS [OSDS_PER_HOST [INTERVAL]]]
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from common import HERE, SMOKE, TICKS, arg, machine
+
+sys.path.insert(0, str(HERE.parent))  # the end-to-end suite's throw-away cluster
+from tests.e2e.cluster import CephCluster
+from watchdog.monitor import load_rados
+
+HOSTS = int(arg(0, 10 if SMOKE else 1000))
+PER_HOST = int(arg(1, 3 if SMOKE else 10))
+INTERVAL = arg(2, 10.0)
+WINDOW = 4.0 if SMOKE else 60.0
+ZOMBIES = 2 if SMOKE else 5
+LIMIT = 65_536  # mon_config_key_max_entry_size, Ceph 16.2.15's default
+CHECK = "OSD_ACCEPT_DEAD"
+
+
+class Mon:
+    """librados, with the cluster's admin key: mon and mgr commands from many threads."""
+
+    def __init__(self, cluster: CephCluster) -> None:
+        rados = load_rados()
+        assert rados is not None, "python3-rados is needed"
+        self.handle = rados.Rados(conffile=str(cluster.conf), conf={"keyring": str(cluster.keyring)})
+        self.handle.connect(timeout=30)
+
+    def mon(self, **command: object) -> tuple[int, bytes, str]:
+        ret, out, status = self.handle.mon_command(json.dumps(command), b"", timeout=120)
+        return ret, out, status
+
+    def mgr(self, prefix: str, inbuf: bytes = b"") -> tuple[int, bytes, str]:
+        request = json.dumps({"prefix": prefix, "format": "json"})
+        ret, out, status = self.handle.mgr_command(request, inbuf, timeout=60)
+        return ret, out, status
+
+    def health(self) -> dict:
+        _, out, _ = self.mon(prefix="health", detail="detail", format="json")
+        return json.loads(out)
+
+
+def grow_map(mon: Mon, hosts: int, per_host: int) -> list[list[int]]:
+    """hosts x per_host OSD entries, each host a CRUSH bucket of its own; their ids per host."""
+    with ThreadPoolExecutor(64) as pool:  # the mon commits what is pending in one proposal
+        ids = list(pool.map(lambda _: new_osd(mon), range(hosts * per_host)))
+    by_host = [sorted(ids[h * per_host : (h + 1) * per_host]) for h in range(hosts)]
+
+    def place(host: int) -> None:
+        for osd in by_host[host]:
+            ret, _, status = mon.mon(prefix="osd crush add", id=f"osd.{osd}", weight=0.0,
+                                     args=[f"host={name(host)}", "root=default"])  # fmt: skip
+            assert ret == 0, status
+
+    with ThreadPoolExecutor(64) as pool:
+        list(pool.map(place, range(hosts)))
+    return by_host
+
+
+def new_osd(mon: Mon) -> int:
+    ret, out, status = mon.mon(prefix="osd new", uuid=str(uuid.uuid4()))
+    assert ret == 0, status
+    return int(json.loads(out)["osdid"]) if out.strip().startswith(b"{") else int(out)
+
+
+def name(host: int) -> str:
+    return f"h{host:04d}"
+
+
+def report(host: str, osds: list[int], states: dict[int, str] | None = None) -> bytes:
+    """What a watchdog sends: its verdicts on its OSDs, all healthy unless told."""
+    verdicts = [
+        {
+            "daemon": f"osd.{osd}",
+            "state": (states or {}).get(osd, "healthy"),
+            "since": 1_800_000_000.0 + osd,
+            "cause": "every listener sends its banner"
+            if (states or {}).get(osd, "healthy") == "healthy"
+            else "client accept path dead for 2 cycle(s): public v2:127.0.0.1:6800 no_banner",
+            "open_fds": 120,
+            "max_fds": 1048576,
+            "fd_exhaustion_seconds": None,
+        }
+        for osd in osds
+    ]
+    body = {"version": 1, "host": host, "watchdog": f"bench on {host}", "interval": INTERVAL,
+            "osds": verdicts, "events": []}  # fmt: skip
+    return json.dumps(body).encode()
+
+
+class Load:
+    """Every host reports once per INTERVAL, spread evenly, on a few threads."""
+
+    def __init__(self, mon: Mon, hosts: list[list[int]]) -> None:
+        self.mon = mon
+        self.bodies = [report(name(h), osds) for h, osds in enumerate(hosts)]
+        self.stop = threading.Event()
+        self.sent = 0
+        self.failed: list[str] = []
+        self.pool = ThreadPoolExecutor(8)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _send(self, body: bytes) -> None:
+        ret, _, status = self.mon.mgr("osd-watchdog report", body)
+        if ret != 0:
+            self.failed.append(status)
+        self.sent += 1
+
+    def _run(self) -> None:
+        gap = INTERVAL / len(self.bodies)
+        start = time.monotonic()
+        index = 0
+        while not self.stop.is_set():
+            due = start + index * gap
+            if self.stop.wait(max(0.0, due - time.monotonic())):
+                break
+            self.pool.submit(self._send, self.bodies[index % len(self.bodies)])
+            index += 1
+
+    def __enter__(self) -> Load:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.pool.shutdown(wait=True)
+
+
+def mgr_pid(cluster: CephCluster) -> int:
+    active = json.loads(cluster.ceph("mgr", "dump", "-f", "json"))["active_name"]
+    return cluster.pid(f"mgr.{active}")
+
+
+def cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def window(cluster: CephCluster) -> float:
+    """CPU seconds the active mgr used per second of wall time, over WINDOW."""
+    pid = mgr_pid(cluster)
+    before, started = cpu(pid), time.monotonic()
+    time.sleep(WINDOW)  # measuring a window of wall time
+    return (cpu(pid) - before) / (time.monotonic() - started)
+
+
+def until(condition, timeout: float, step: float = 0.02) -> float:
+    """Seconds until ``condition()`` holds; fails after ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(step)  # polling the monitors: bounded by the timeout
+    raise RuntimeError(f"not within {timeout:g}s")
+
+
+def module_ready(mon: Mon) -> bool:
+    ret, _, _ = mon.mgr("osd-watchdog status")
+    return ret == 0
+
+
+def main() -> None:
+    print(machine())
+    me = socket.gethostname().split(".", 1)[0]
+    root = Path(tempfile.mkdtemp(prefix="ceph-bench-", dir="/tmp"))
+    # The mon commits pending map changes every 50 ms instead of every second: creating
+    # 10,000 entries then takes seconds, not hours; what is measured is the mgr.
+    try:
+        with CephCluster(root, osds=3, extra_conf={"paxos propose interval": "0.05"}) as cluster:
+            cluster.add_mgr("y")
+            cluster.wait(lambda: cluster.ceph_json("mgr", "dump")["standbys"], 60, "a standby")
+            mon = Mon(cluster)
+            started = time.monotonic()
+            hosts = grow_map(mon, HOSTS, PER_HOST)
+            total = HOSTS * PER_HOST + 3
+            print(f"map: {total} OSDs ({HOSTS} hosts x {PER_HOST} without daemons, and 3 real "
+                  f"on {me}), made in {time.monotonic() - started:.0f}s")  # fmt: skip
+            time.sleep(5)  # the mgr takes in the new map
+            idle = window(cluster)
+            print(f"mgr without the module, no reports: {idle * 100:.2f}% of a core")
+            cluster.wait_mgr_module("osd_watchdog")
+            cluster.ceph("mgr", "module", "enable", "osd_watchdog")
+            until(lambda: module_ready(mon), 120, 0.5)
+            real = [0, 1, 2]
+            with Load(mon, hosts) as load:
+                time.sleep(INTERVAL + 2)  # every host has reported once: its store key written
+                busy = window(cluster)
+                sent = load.sent
+                rate = HOSTS / INTERVAL
+                cost = busy - idle
+                print(f"mgr with the module, {rate:.0f} reports/s: {busy * 100:.2f}% of a core;"
+                      f" the module's cost {cost * 100:.2f}% of a core,"
+                      f" {cost / rate * 1000:.2f} ms per report")  # fmt: skip
+                latencies = []
+                for _ in range(ZOMBIES):
+                    sent_at = time.monotonic()
+                    ret, _, status = mon.mgr("osd-watchdog report",
+                                             report(me, real, {1: "zombie"}))  # fmt: skip
+                    assert ret == 0, status
+                    latencies.append(
+                        (time.monotonic() - sent_at)
+                        + until(lambda: CHECK in mon.health()["checks"], 10)
+                    )
+                    mon.mgr("osd-watchdog report", report(me, real))
+                    until(lambda: CHECK not in mon.health()["checks"], 10)
+                print(f"zombie report to {CHECK} in ceph health, under that load: median "
+                      f"{statistics.median(latencies):.3f}s, max {max(latencies):.3f}s over "
+                      f"{len(latencies)}")  # fmt: skip
+                failures = len(load.failed)
+            assert failures == 0, load.failed[:3]
+            _, out, _ = mon.mon(prefix="config-key dump", key="mgr/osd_watchdog/")
+            values = json.loads(out)
+            largest = max((len(v.encode()) for v in values.values()), default=0)
+            print(f"store: {len(values)} values, the largest {largest} bytes "
+                  f"({largest / LIMIT:.1%} of the limit)")  # fmt: skip
+            # Failover: a zombie reported, then no report at all while the standby takes over.
+            mon.mgr("osd-watchdog report", report(me, real, {1: "zombie"}))
+            until(lambda: CHECK in mon.health()["checks"], 10)
+            before = mon.health()["checks"][CHECK]["detail"]
+            active = json.loads(cluster.ceph("mgr", "dump", "-f", "json"))["active_name"]
+            failed_at = time.monotonic()
+            cluster.ceph("mgr", "fail", active)
+            back = until(lambda: module_ready(mon) and mon.health()["checks"].get(CHECK, {})
+                         .get("detail") == before, 120, 0.2)  # fmt: skip
+            _, out, _ = mon.mgr("osd-watchdog status")
+            kept = sum(1 for row in json.loads(out) if row["state"] != "unreported")
+            print(f"failover: the new active mgr raised the same {CHECK} "
+                  f"{time.monotonic() - failed_at:.1f}s after `ceph mgr fail` ({back:.1f}s of "
+                  f"polling), with no report sent; it holds {kept} of {total} OSDs' verdicts")  # fmt: skip
+            print(f"sent {sent} reports in the window; ratio module/core "
+                  f"{cost:.4f} (goal <= 0.05)")  # fmt: skip
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""Every host's latest report, and the health checks that follow from them, kept incrementally.
+
+A report changes only its own host's part: which of its OSDs are zombies or under fd
+pressure (each line made once, when the OSD enters that state), and which other hosts' OSDs
+it could not reach. The checks are put together from those parts, so judging a report costs
+the size of that report, not of the cluster. Time-driven changes (a report aging out, a
+silent host) happen in ``tick``.
+
+Only what the map justifies is kept: a report from a host that owns no OSD in the map is
+refused whole, a verdict for an OSD of another host is refused, remote results only about
+OSDs that exist. A host that left the map and stopped reporting is forgotten.
+
+What a standby needs of each host is in the mgr's store (store.py), kept by the module.
+"""
+
+import time
+from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
+
+from .report import Event, OsdVerdict, Report, ReportError
+from .text import check, dead_line, pressure_line, silent_line, unreachable_line
+from .view import EMPTY, ClusterView
+
+
+class Received(NamedTuple):
+    """A report and when it came."""
+
+    report: Report
+    at: float  # wall clock of receipt (or of the module's start, for a report it reloaded)
+
+
+class Part(NamedTuple):
+    """One host's contribution to the checks, made when it reports."""
+
+    keys: Dict[int, Tuple[str, float]]  # OSD id -> (state, since)
+    causes: Dict[int, str]  # OSD id -> its cause when it entered that state
+    dead: Dict[int, str]  # OSD id -> its OSD_ACCEPT_DEAD line
+    pressure: Dict[int, str]  # OSD id -> its OSD_FD_PRESSURE line
+    failing: Dict[int, str]  # another host's OSD it could not reach -> what it saw
+
+
+class Book:
+    """Every host's latest report and the checks they raise."""
+
+    def __init__(
+        self,
+        max_age: float,
+        started: Optional[float] = None,
+        min_remote_failures: int = 2,
+        warn_unreported: bool = False,
+    ) -> None:
+        self.max_age = max_age
+        # Other hosts that must fail to reach an OSD before it is called unreachable: one
+        # vantage point failing alone is more likely its own network than the OSD's.
+        self.min_remote_failures = min_remote_failures
+        # A host whose watchdog has never reported is not yet watched: during a staged
+        # rollout most hosts are like that, and warning for each would hold the cluster in
+        # HEALTH_WARN for days. Only hosts that reported and then went silent count, unless
+        # the operator asks for every host with up OSDs (the rollout is complete).
+        self.warn_unreported = warn_unreported
+        self.started = time.time() if started is None else started
+        self.view = EMPTY
+        self.reports: Dict[str, Received] = {}
+        self.parts: Dict[str, Part] = {}
+        self.logged_through: Dict[str, float] = {}  # host -> time of the last event logged
+        self.fresh: Set[str] = set()  # hosts whose parts count now
+        self._dead: Dict[int, Tuple[str, str]] = {}  # OSD id -> (host, line), fresh hosts
+        self._pressure: Dict[int, Tuple[str, str]] = {}
+        self._state: Dict[int, Tuple[str, str]] = {}  # OSD id -> (host, state), fresh hosts
+        self._failing: Dict[int, Dict[str, str]] = {}  # OSD id -> vantage host -> detail
+        self._silent: Dict[str, str] = {}  # host -> its OSD_WATCHDOG_DOWN line
+
+    # -- reports ------------------------------------------------------------------------
+
+    def accept(self, report: Report, now: float) -> Tuple[List[str], List[str], List[Event]]:
+        """Keep a report's verdicts for the reporting host's own OSDs.
+
+        Raises ReportError, and keeps nothing, when the map gives that host no OSD.
+        Returns (the OSDs kept, one line per refused OSD, the events not logged before).
+        """
+        host, view = report.host, self.view
+        if not view.owners.get(host):
+            raise ReportError(
+                f"no OSD in the OSD map is on {host} (by its metadata or its CRUSH host)"
+            )
+        kept = [v for v in report.osds if view.on(v.osd_id, host)]
+        refused = [_refusal(v, view) for v in report.osds if not view.on(v.osd_id, host)]
+        # Remote results are about other hosts' OSDs by design; only OSDs the map has.
+        remote = tuple(
+            r for r in report.remote if r.osd_id in view.up and not view.on(r.osd_id, host)
+        )
+        accepted = report._replace(osds=tuple(kept), events=(), remote=remote)
+        part = _part(accepted, self.parts.get(host))  # all made before anything changes
+        since = self.logged_through.get(host, 0.0)
+        new_events = [e for e in report.events if e.time > since]
+        self._withdraw(host)
+        self.reports[host] = Received(accepted, now)
+        self.parts[host] = part
+        self._add(host)
+        self._silent.pop(host, None)
+        if new_events:
+            self.logged_through[host] = max(e.time for e in new_events)
+        return [v.daemon for v in kept], refused, new_events
+
+    def _withdraw(self, host: str) -> None:
+        """Take a host's part out of the checks (it reports again, or went stale)."""
+        if host not in self.fresh:
+            return
+        self.fresh.discard(host)
+        part = self.parts[host]
+        for table in (self._dead, self._pressure):
+            for osd in part.dead.keys() | part.pressure.keys():
+                if table.get(osd, ("",))[0] == host:
+                    del table[osd]
+        for osd in part.keys:
+            if self._state.get(osd, ("",))[0] == host:
+                del self._state[osd]
+        for osd in part.failing:
+            vantages = self._failing.get(osd, {})
+            vantages.pop(host, None)
+            if not vantages:
+                self._failing.pop(osd, None)
+
+    def _add(self, host: str) -> None:
+        self.fresh.add(host)
+        part = self.parts[host]
+        for osd, line in part.dead.items():
+            self._dead[osd] = (host, line)
+        for osd, line in part.pressure.items():
+            self._pressure[osd] = (host, line)
+        for osd, (state, _) in part.keys.items():
+            self._state[osd] = (host, state)
+        for osd, detail in part.failing.items():
+            self._failing.setdefault(osd, {})[host] = detail
+
+    # -- time and the map ---------------------------------------------------------------
+
+    def set_view(self, view: ClusterView) -> None:
+        """A new OSD map: which OSDs are up (the checks name only those) and where."""
+        self.view = view
+
+    def tick(self, now: float) -> List[str]:
+        """Let time pass: stale reports stop counting, silent hosts are named.
+
+        Hosts that left the map and stopped reporting are forgotten, and returned, so that
+        their store keys go too.
+        """
+        for host, received in self.reports.items():
+            if now - received.at > self.max_age:
+                self._withdraw(host)
+        self._silent = self._silent_hosts(now)
+        gone = [
+            h
+            for h, r in self.reports.items()
+            if h not in self.view.owners and now - r.at > self.max_age
+        ]
+        for host in gone:
+            self._withdraw(host)
+            del self.reports[host], self.parts[host]
+            self.logged_through.pop(host, None)
+        return gone
+
+    def _silent_hosts(self, now: float) -> Dict[str, str]:
+        hosts = set(self.reports)
+        if self.warn_unreported:
+            hosts |= {self.view.host_of(o) for o, up in self.view.up.items() if up}
+        lines = {}
+        for host in sorted(hosts - {""}):
+            up = self.view.up_on(host)
+            received = self.reports.get(host)
+            last = received.at if received else self.started
+            if up and now - last > self.max_age:
+                lines[host] = silent_line(host, received.at if received else None, self.max_age, up)
+        return lines
+
+    # -- the checks ---------------------------------------------------------------------
+
+    def health_checks(self) -> Dict[str, Dict[str, Any]]:
+        """The checks to raise now, in the form ``MgrModule.set_health_checks`` takes."""
+        up = self.view.up
+        dead = []
+        for osd, (_, line) in sorted(self._dead.items()):
+            if up.get(osd, False):  # down in the map: Ceph's own OSD_DOWN says so
+                agree = len(self._failing.get(osd, {}))
+                dead.append(line + (f"; {agree} other host(s) agree" if agree else ""))
+        pressure = [line for osd, (_, line) in sorted(self._pressure.items()) if up.get(osd)]
+        unreachable = []
+        for osd, vantages in sorted(self._failing.items()):
+            local = self._state.get(osd, ("", None))[1]
+            # Its own host's verdict says more when it calls it a zombie or down.
+            if (
+                len(vantages) >= self.min_remote_failures
+                and up.get(osd, False)
+                and local
+                not in (
+                    "zombie",
+                    "down",
+                )
+            ):
+                where = self.view.host_of(osd)
+                unreachable.append(unreachable_line(osd, where, sorted(vantages.items()), local))
+        checks = {
+            "OSD_ACCEPT_DEAD": check("error", "{} OSD(s) up but refusing client connections", dead),
+            "OSD_FD_PRESSURE": check("warning", "{} OSD(s) near their open-files limit", pressure),
+            "OSD_UNREACHABLE": check(
+                "warning",
+                "{} OSD(s) answer on their own host but not from other hosts",
+                unreachable,
+            ),
+            "OSD_WATCHDOG_DOWN": check(
+                "warning",
+                "{} host(s) with up OSDs have no recent watchdog report",
+                [self._silent[h] for h in sorted(self._silent)],
+            ),
+        }
+        return {name: value for name, value in checks.items() if value}
+
+    def status(self, now: float) -> List[Dict[str, Any]]:
+        """One row per OSD in the map: host, state, since, cause, reporter, report age."""
+        by_osd: Dict[int, Tuple[Received, OsdVerdict]] = {}
+        for received in self.reports.values():
+            for verdict in received.report.osds:
+                by_osd[verdict.osd_id] = (received, verdict)
+        rows = []
+        for osd in sorted(set(self.view.up) | set(by_osd)):
+            row: Dict[str, Any] = {
+                "osd": f"osd.{osd}",
+                "host": self.view.host_of(osd),
+                "up": self.view.up.get(osd, False),
+                "state": "unreported",
+                "since": None,
+                "cause": "",
+                "watchdog": "",
+                "report_age": None,
+                "stale": False,
+                "unreachable_from": sorted(self._failing.get(osd, {})),
+            }
+            if osd in by_osd:
+                received, verdict = by_osd[osd]
+                age = now - received.at
+                row.update(
+                    state=verdict.state,
+                    since=verdict.since,
+                    cause=verdict.cause,
+                    watchdog=received.report.watchdog,
+                    report_age=round(age, 1),
+                    stale=age > self.max_age,
+                )
+            rows.append(row)
+        return rows
+
+    # -- kept in the mgr's store, so a standby that takes over raises the same checks ---
+
+    def persistent(self, host: str) -> Tuple[Any, ...]:
+        """What of a host's part is worth a write to the store when it changes.
+
+        The states, not their causes' running counts: every store write is a monitor write.
+        """
+        part = self.parts.get(host)
+        if part is None:
+            return ()
+        return (tuple(sorted(part.keys.items())), self.logged_through.get(host))
+
+    def restore(self, report: Report, logged_through: float, now: float) -> None:
+        """A host's report as the previous active mgr kept it, counted as received now."""
+        part = _part(report, None)
+        self._withdraw(report.host)
+        self.reports[report.host] = Received(report, now)
+        self.parts[report.host] = part
+        self.logged_through[report.host] = logged_through
+        self._add(report.host)
+
+
+def _refusal(verdict: OsdVerdict, view: ClusterView) -> str:
+    names = view.names.get(verdict.osd_id)
+    if verdict.osd_id not in view.up:
+        return f"{verdict.daemon} is not in the OSD map"
+    if not names:
+        return f"{verdict.daemon}: neither its metadata nor CRUSH names its host"
+    return f"{verdict.daemon} is on {names[-1]}"
+
+
+def _part(report: Report, before: Optional[Part]) -> Part:
+    """A host's part of the checks; a line stays the one made when its OSD entered the state."""
+    keys: Dict[int, Tuple[str, float]] = {}
+    causes: Dict[int, str] = {}
+    dead: Dict[int, str] = {}
+    pressure: Dict[int, str] = {}
+    for verdict in report.osds:
+        osd = verdict.osd_id
+        keys[osd] = (verdict.state, verdict.since)
+        same = before is not None and before.keys.get(osd) == keys[osd]
+        causes[osd] = before.causes[osd] if same and before is not None else verdict.cause[:300]
+        stable = verdict._replace(cause=causes[osd])
+        kept = before if same else None
+        if verdict.state == "zombie":
+            dead[osd] = (
+                kept.dead[osd] if kept and osd in kept.dead else dead_line(stable, report.host)
+            )
+        elif verdict.state == "fd_pressure":
+            old = kept.pressure.get(osd) if kept else None
+            pressure[osd] = old or pressure_line(stable, report.host)
+    failing = {r.osd_id: r.detail for r in report.remote if not r.ok}
+    return Part(keys, causes, dead, pressure, failing)
