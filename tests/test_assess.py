@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watchdog.assess import step
+from watchdog.assess import serving, step
 from watchdog.config import AssessConfig
 from watchdog.model import (
     BannerResult,
@@ -19,6 +19,8 @@ from watchdog.model import (
     MapOsd,
     Msgr,
     Observation,
+    OpsOutcome,
+    OpsSample,
     Outcome,
     Role,
     State,
@@ -36,18 +38,27 @@ TARGET = Target("osd.3", "ceph", ME, tuple(Listener(e, i) for i, e in enumerate(
 HEALTHY_FDS = FdSample(FdOutcome.OK, open_fds=100, limit=1000)
 
 
-def observe(
+IDLE = OpsSample(OpsOutcome.OK, in_flight=0, completed=100)
+
+
+def observe(  # noqa: PLR0913 - a whole observation, keyword by keyword
     public: Outcome = Outcome.OK,
     *,
     beats: int | None = 4,
     fds: FdSample = HEALTHY_FDS,
     alive: bool = True,
     target: Target = TARGET,
+    ops: OpsSample = IDLE,
 ) -> Observation:
     banners = [BannerResult(e, public, 0.001) for e in PUBLIC] + [
         BannerResult(e, Outcome.OK, 0.001) for e in HB
     ]
-    return Observation(target, alive, tuple(banners), fds, heartbeat_connections=beats)
+    return Observation(target, alive, tuple(banners), fds, ops, heartbeat_connections=beats)
+
+
+def held(oldest: float, done: int = 100, count: int = 1) -> OpsSample:
+    """The OSD holds ``count`` ops, the oldest ``oldest`` s old; ``done`` ops finished so far."""
+    return OpsSample(OpsOutcome.OK, count, oldest, "queued for pg", completed=done)
 
 
 def run(observations, policy=POLICY, start=0.0):
@@ -258,6 +269,8 @@ def test_every_state_is_reachable_and_can_be_left():
     other = replace(TARGET, incarnation=Incarnation(pid=300, create_time=5.0))
     script = (
         [observe(), observe(), observe(fds=pressure), observe()]
+        + [observe(ops=held(age)) for age in (1, 2, 3, 4)]
+        + [observe()] * 2
         + [observe(Outcome.REFUSED)] * 2
         + [observe()] * 2
         + [observe(fds=denied)] * 2
@@ -326,3 +339,48 @@ def test_an_old_fd_pressure_is_not_blamed_for_a_later_death():
     states, transitions = run([observe(), pressed, *[calm] * 40, observe(alive=False)])
     assert states[-1] is State.DOWN
     assert transitions[-1].cause == "process exited"
+
+
+def test_ops_that_wait_while_none_finish_are_stalled_though_every_listener_answers():
+    """Op threads stuck: banners fine, heartbeats fine, the oldest op ages, nothing finishes."""
+    states, transitions = run([observe(), observe(), *(observe(ops=held(a)) for a in (1, 2, 3))])
+    assert states == [State.STARTING, State.HEALTHY, State.HEALTHY, State.HEALTHY, State.STALLED]
+    assert transitions[-1].cause == (
+        "ops stuck: 1 in flight, the oldest 3.0s old (queued for pg), none finished for 3.0s, "
+        "while every listener answers"
+    )
+    assert transitions[-1].at == 4.0  # 3 s after the op was first seen held
+
+
+def test_a_busy_osd_whose_ops_wait_but_finish_is_never_stalled():
+    """Recovery, a scrub, a saturated disk: ops wait seconds, but the counter keeps moving."""
+    busy = [observe(ops=held(oldest=8.0, done=100 + i, count=40)) for i in range(30)]
+    states, _ = run([observe(), *busy])
+    assert set(states[1:]) == {State.HEALTHY}
+
+
+def test_an_idle_osd_and_a_young_op_are_not_stalled():
+    young = [observe(ops=held(oldest=0.5)) for _ in range(30)]  # one op, always new
+    states, _ = run([observe(), *[observe()] * 10, *young])
+    assert set(states[1:]) == {State.HEALTHY}
+
+
+def test_a_stalled_osd_recovers_after_good_cycles_and_unseen_ops_say_nothing():
+    stuck = [observe(ops=held(a)) for a in (1, 2, 3, 4)]
+    blind = observe(ops=OpsSample(OpsOutcome.ACCESS_DENIED, detail="denied"))
+    states, _ = run([observe(), *stuck, blind, observe(ops=held(0.1, done=101)), observe()])
+    assert states[4:] == [State.STALLED, State.STALLED, State.STALLED, State.HEALTHY]
+
+
+def test_a_dead_client_path_says_more_than_stuck_ops():
+    stuck = [observe(Outcome.REFUSED, ops=held(a)) for a in (1, 2, 3, 4)]
+    states, _ = run([observe(), *stuck])
+    assert states[-1] is State.ZOMBIE
+
+
+def test_serving_is_every_client_banner_and_no_op_waiting_too_long():
+    assert serving(observe(), POLICY)
+    assert serving(observe(ops=held(oldest=1.0)), POLICY)
+    assert not serving(observe(ops=held(oldest=3.5)), POLICY)
+    assert not serving(observe(Outcome.NO_BANNER), POLICY)
+    assert serving(observe(ops=OpsSample(OpsOutcome.UNREACHABLE)), POLICY)  # no ops evidence

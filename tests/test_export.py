@@ -26,6 +26,8 @@ from watchdog.model import (
     MapStatus,
     Msgr,
     Observation,
+    OpsOutcome,
+    OpsSample,
     OsdReport,
     OsdStatus,
     Outcome,
@@ -60,6 +62,7 @@ def golden_snapshot() -> Snapshot:
             BannerResult(beat, Outcome.OK, 0.0004, connect_seconds=0.0001, banner_seconds=0.0003),
         ),
         fds=FdSample(FdOutcome.OK, open_fds=250, limit=256, seconds_to_exhaustion=12.5),
+        ops=OpsSample(OpsOutcome.OK, in_flight=2, oldest_seconds=0.25, completed=77),
         listens=(ListenSample(beat, queue=0, backlog=512),),
         heartbeat_connections=4,
         map_osd=MAP_OSD,
@@ -125,6 +128,9 @@ def test_values_are_exported_under_their_names_and_labels():
     daemon = {"ceph_daemon": "osd.1"}
     assert value("osd_watchdog_osd_state", {**daemon, "state": "zombie"}) == 1
     assert value("osd_watchdog_osd_state", {**daemon, "state": "healthy"}) == 0
+    assert value("osd_watchdog_osd_ops_observable", daemon) == 1
+    assert value("osd_watchdog_osd_ops_in_flight", daemon) == 2
+    assert value("osd_watchdog_osd_oldest_op_seconds", daemon) == 0.25
     assert value("osd_watchdog_osd_state_since_timestamp_seconds", daemon) == 1_800_000_000.0 - 10
     assert value("osd_watchdog_osd_transitions_total", {**daemon, "state": "zombie"}) == 1
     labels = {**daemon, "role": "public", "protocol": "v2", "address": "v2:127.0.0.1:6800"}

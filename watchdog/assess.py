@@ -17,6 +17,7 @@ from watchdog.model import (
     BannerResult,
     FdOutcome,
     Observation,
+    OpsSample,
     OsdStatus,
     Outcome,
     State,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from watchdog.config import AssessConfig
 
 FD_BLAME_SECONDS = 30.0  # fd pressure this recent makes fd exhaustion the likely cause of death
-RECOVERING = frozenset({State.SUSPECT, State.ZOMBIE, State.UNOBSERVABLE})
+RECOVERING = frozenset({State.SUSPECT, State.ZOMBIE, State.STALLED, State.UNOBSERVABLE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,53 @@ def gather(observation: Observation) -> Evidence:
         process_age_seconds=observation.process_age_seconds,
         map_up=None if observation.map_osd is None else observation.map_osd.up,
     )
+
+
+def serving(observation: Observation, policy: AssessConfig) -> bool:
+    """True when one observation shows an OSD that serves.
+
+    Every client listener sends its banner, and no op it holds has waited
+    ``ops_stuck_after_seconds``. What a remediation's verify step waits for in a new process;
+    the state machine asks the same over several cycles.
+    """
+    client = observation.client_banners
+    answering = bool(client) and all(b.outcome is Outcome.OK for b in client)
+    return answering and not _op_waited_too_long(observation.ops, policy)
+
+
+def _op_waited_too_long(ops: OpsSample, policy: AssessConfig) -> bool:
+    return (
+        ops.observed and ops.in_flight > 0 and ops.oldest_seconds >= policy.ops_stuck_after_seconds
+    )
+
+
+def _ops_stuck(status: OsdStatus, ops: OpsSample, policy: AssessConfig, now: float) -> str:
+    """A cause when the OSD holds ops that do not finish, else ''.
+
+    Stuck: an op has waited ``ops_stuck_after_seconds`` and the OSD's finished-ops counter
+    has not moved for that long. Busy (ops slow but finishing: recovery, a scrub, a saturated
+    disk) moves the counter; idle holds no op.
+    """
+    if not _op_waited_too_long(ops, policy) or status.ops_progress_at is None:
+        return ""
+    still = now - status.ops_progress_at
+    if still < policy.ops_stuck_after_seconds:
+        return ""
+    where = f" ({ops.oldest_stage})" if ops.oldest_stage else ""
+    return (
+        f"ops stuck: {ops.in_flight} in flight, the oldest {ops.oldest_seconds:.1f}s old{where}, "
+        f"none finished for {still:.1f}s, while every listener answers"
+    )
+
+
+def _ops_progress(status: OsdStatus, ops: OpsSample, now: float) -> OsdStatus:
+    """Remember when the OSD last had nothing stuck: it held no op, or it finished one."""
+    if not ops.observed:
+        return status
+    finished = ops.completed is not None and ops.completed != status.ops_completed
+    if finished or ops.in_flight == 0 or status.ops_progress_at is None:
+        return replace(status, ops_completed=ops.completed, ops_progress_at=now)
+    return replace(status, ops_completed=ops.completed)
 
 
 def _describe(results: tuple[BannerResult, ...]) -> str:
@@ -165,10 +213,28 @@ def _judge(
             return _move(status, State.UNOBSERVABLE, blind, now, daemon)
         return replace(status, cause=f"{status.cause} (no evidence this cycle: {blind})"), None
     status = replace(status, blind_cycles=0)
+    stuck = _ops_stuck(status, observation.ops, policy, now)
+    status = _ops_progress(status, observation.ops, now)
     if evidence.map_up is False:
         return _marked_down(status, evidence, policy, now, daemon)
     if evidence.failing:
         return _failing(status, evidence, policy, now, daemon)
+    return _serving_clients(status, observation, stuck, policy, now)
+
+
+def _serving_clients(
+    status: OsdStatus, observation: Observation, stuck: str, policy: AssessConfig, now: float
+) -> tuple[OsdStatus, Transition | None]:
+    """The client path answers: stalled if its ops are stuck, else as _answering judges."""
+    daemon = observation.target.daemon
+    starting = status.state is State.STARTING and _in_grace(
+        status, gather(observation), policy, now
+    )
+    if stuck and not starting:
+        return _move(replace(status, ok_cycles=0), State.STALLED, stuck, now, daemon)
+    if status.state is State.STALLED and not observation.ops.observed:
+        # Only the ops can clear stuck ops: a cycle that could not see them is no news.
+        return status, None
     return _answering(status, observation, policy, now)
 
 

@@ -198,6 +198,9 @@ class AssessConfig:
     fd_exhaustion_horizon_seconds: Seconds = 300.0
     fd_trend_window_seconds: Seconds = 60.0
     fd_trend_min_ratio: Ratio = 0.5  # below this usage a growth trend alone is not pressure
+    # An op held this long while the OSD finishes none: its ops are stuck (stalled). Well
+    # under Ceph's own osd_op_complaint_time (30 s, SLOW_OPS); a busy OSD keeps finishing.
+    ops_stuck_after_seconds: Seconds = 3.0
 
     def check(self) -> None:
         """Rules across fields (raises ValueError)."""
@@ -217,7 +220,7 @@ def _before(steps: Sequence[str], earlier: str, later: str) -> bool:
 
 
 StepName = Literal["fence", "markdown", "restart", "verify", "unfence", "exec", "webhook"]
-StateName = Literal["zombie", "suspect", "fd_pressure", "down"]
+StateName = Literal["zombie", "stalled", "suspect", "fd_pressure", "down"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,7 +228,7 @@ class ActConfig:
     """What to do on a transition into zombie, and the guards; dry-run until enabled."""
 
     dry_run: bool = True
-    on_states: list[StateName] = field(default_factory=lambda: ["zombie"])
+    on_states: list[StateName] = field(default_factory=lambda: ["zombie", "stalled"])
     # Fence (noup + down), restart, verify the new process answers, unfence: design.md s3.
     steps: Annotated[list[StepName], Bound(min_items=1)] = field(
         default_factory=lambda: ["fence", "restart", "verify", "unfence"]

@@ -195,6 +195,13 @@ class SnapshotMetrics:
         # The limit is the same for every listener of a process (ms_tcp_listen_backlog):
         # one series per OSD, not one per endpoint.
         backlog = gauge("osd_listen_backlog", "Smallest accept queue limit of the OSD.", one)
+        observable = gauge(
+            "osd_ops_observable", "1 if the OSD's admin socket told what its ops do.", one
+        )
+        in_flight = gauge(
+            "osd_ops_in_flight", "Ops waiting on the OSD itself: queued, running.", one
+        )
+        oldest = gauge("osd_oldest_op_seconds", "Age of the oldest of those ops.", one)
         for report in snapshot.osds:
             obs = report.observation
             daemon = obs.target.daemon
@@ -206,7 +213,13 @@ class SnapshotMetrics:
             _add_optional(heartbeats, [daemon], obs.heartbeat_connections)
             if obs.listens:
                 backlog.add_metric([daemon], min(s.backlog for s in obs.listens))
+            if obs.target.incarnation is not None:  # a process here to ask
+                observable.add_metric([daemon], 1.0 if obs.ops.observed else 0.0)
+            if obs.ops.observed:
+                in_flight.add_metric([daemon], obs.ops.in_flight)
+                oldest.add_metric([daemon], obs.ops.oldest_seconds)
         yield from (open_fds, max_fds, ratio, eta, heartbeats, backlog)
+        yield from (observable, in_flight, oldest)
 
 
 def _add_optional(family: Family, labels: list[str], value: float | None) -> None:

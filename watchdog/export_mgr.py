@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 REPORT_VERSION = 1
 MAX_EVENTS = 100  # the module takes 200; what does not fit waits for the next report
 COMMAND = "osd-watchdog report"
+# Verdicts that go to the cluster log, once per OSD and state entry.
+LOGGED = {State.ZOMBIE: "is a zombie", State.STALLED: "has stuck ops"}
 
 
 class MgrCommander(Protocol):
@@ -91,9 +93,10 @@ class MgrReporter:
             self._snapshot = snapshot
             for report in snapshot.osds:
                 key = (report.observation.target.daemon, report.status.since)
-                if report.status.state is State.ZOMBIE and key not in self._zombies_logged:
+                said = LOGGED.get(report.status.state)
+                if said is not None and key not in self._zombies_logged:
                     self._zombies_logged.add(key)
-                    self._event(f"{key[0]} is a zombie: {report.status.cause}", snapshot.taken_at)
+                    self._event(f"{key[0]} {said}: {report.status.cause}", snapshot.taken_at)
             changed, self._offered = states != self._offered, states
         if changed:
             self._wake.set()

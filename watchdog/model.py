@@ -63,6 +63,9 @@ class State(StrEnum):
     FD_PRESSURE = "fd_pressure"
     SUSPECT = "suspect"
     ZOMBIE = "zombie"
+    # It accepts and heartbeats, but the ops queued for it do not complete: its op threads
+    # are stuck (a wedged PG, a lost wakeup). Ceph says SLOW_OPS after 30 s, never more.
+    STALLED = "stalled"
     DOWN = "down"
     UNOBSERVABLE = "unobservable"
 
@@ -243,6 +246,33 @@ class FdSample:
         return self.open_fds / self.limit
 
 
+class OpsOutcome(StrEnum):
+    """Whether the OSD's admin socket told what its ops are doing."""
+
+    OK = "ok"
+    ACCESS_DENIED = "access_denied"  # the socket is the OSD's uid's (or root's) to connect to
+    UNREACHABLE = "unreachable"  # no admin socket found, or it refused the connection
+    TIMEOUT = "timeout"  # it did not answer within the probe timeout
+    NOT_LOCAL = "not_local"  # no process here to ask (a static target)
+
+
+@dataclass(frozen=True, slots=True)
+class OpsSample:
+    """The OSD's ops as its admin socket reports them at one moment."""
+
+    outcome: OpsOutcome
+    in_flight: int = 0  # ops that wait on the OSD itself (queued for a PG, running)
+    oldest_seconds: float = 0.0  # the age of the oldest of them
+    oldest_stage: str = ""  # where the oldest one waits ("queued for pg")
+    completed: int | None = None  # ops it has finished (client ops and replica ops): a counter
+    detail: str = ""
+
+    @property
+    def observed(self) -> bool:
+        """True when this sample says anything about the OSD's ops."""
+        return self.outcome is OpsOutcome.OK
+
+
 @dataclass(frozen=True, slots=True)
 class ListenSample:
     """Accept queue of one listening socket, as the kernel reports it through sock_diag."""
@@ -260,6 +290,7 @@ class Observation:
     alive: bool  # the process is running (always True for static targets)
     banners: tuple[BannerResult, ...] = ()
     fds: FdSample = FdSample(FdOutcome.NOT_LOCAL)
+    ops: OpsSample = OpsSample(OpsOutcome.NOT_LOCAL)
     listens: tuple[ListenSample, ...] = ()
     heartbeat_connections: int | None = None  # established peers on heartbeat listeners
     # Seconds since the process started (None for static targets): the startup grace counts
@@ -290,6 +321,8 @@ class OsdStatus:
     blind_cycles: int = 0  # consecutive cycles without usable evidence
     last_fd_ratio: float | None = None  # kept so a crash can be blamed on fd exhaustion
     fd_pressure_at: float | None = None  # last time (monotonic) fds were under pressure
+    ops_completed: int | None = None  # the OSD's finished-ops counter at the last look
+    ops_progress_at: float | None = None  # last time (monotonic) it had nothing stuck
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ SEVERITY = {
     State.FD_PRESSURE: WARNING,
     State.SUSPECT: WARNING,
     State.ZOMBIE: CRITICAL,
+    State.STALLED: CRITICAL,
     State.DOWN: CRITICAL,
     State.UNOBSERVABLE: UNKNOWN,
 }
@@ -33,7 +34,7 @@ def check_result(
     if not snapshot.osds:
         return UNKNOWN, f"OSD-WATCHDOG UNKNOWN - {nothing_found}"
     code = max(SEVERITY[r.status.state] for r in snapshot.osds)
-    # UNKNOWN outranks WARNING but a proven zombie or down OSD is still CRITICAL.
+    # UNKNOWN outranks WARNING but a proven zombie, stalled or down OSD is still CRITICAL.
     if CRITICAL in {SEVERITY[r.status.state] for r in snapshot.osds}:
         code = CRITICAL
     worst = [r for r in snapshot.osds if SEVERITY[r.status.state] == code]

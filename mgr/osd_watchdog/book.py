@@ -17,8 +17,16 @@ import time
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
 from .report import Event, OsdVerdict, Report, ReportError
-from .text import check, dead_line, pressure_line, silent_line, unreachable_line
+from .text import check, pressure_line, silent_line, state_line, unreachable_line
 from .view import EMPTY, ClusterView
+
+# The checks an OSD's own state raises (OSD_UNREACHABLE and OSD_WATCHDOG_DOWN come from
+# other hosts' reports and from time).
+BY_STATE = {
+    "zombie": "OSD_ACCEPT_DEAD",
+    "stalled": "OSD_OPS_STUCK",
+    "fd_pressure": "OSD_FD_PRESSURE",
+}
 
 
 class Received(NamedTuple):
@@ -33,8 +41,7 @@ class Part(NamedTuple):
 
     keys: Dict[int, Tuple[str, float]]  # OSD id -> (state, since)
     causes: Dict[int, str]  # OSD id -> its cause when it entered that state
-    dead: Dict[int, str]  # OSD id -> its OSD_ACCEPT_DEAD line
-    pressure: Dict[int, str]  # OSD id -> its OSD_FD_PRESSURE line
+    lines: Dict[str, Dict[int, str]]  # check name -> OSD id -> its line in that check
     failing: Dict[int, str]  # another host's OSD it could not reach -> what it saw
 
 
@@ -63,8 +70,10 @@ class Book:
         self.parts: Dict[str, Part] = {}
         self.logged_through: Dict[str, float] = {}  # host -> time of the last event logged
         self.fresh: Set[str] = set()  # hosts whose parts count now
-        self._dead: Dict[int, Tuple[str, str]] = {}  # OSD id -> (host, line), fresh hosts
-        self._pressure: Dict[int, Tuple[str, str]] = {}
+        # check name -> OSD id -> (host, line), over the fresh hosts
+        self._lines: Dict[str, Dict[int, Tuple[str, str]]] = {
+            name: {} for name in BY_STATE.values()
+        }
         self._state: Dict[int, Tuple[str, str]] = {}  # OSD id -> (host, state), fresh hosts
         self._failing: Dict[int, Dict[str, str]] = {}  # OSD id -> vantage host -> detail
         self._silent: Dict[str, str] = {}  # host -> its OSD_WATCHDOG_DOWN line
@@ -107,8 +116,9 @@ class Book:
             return
         self.fresh.discard(host)
         part = self.parts[host]
-        for table in (self._dead, self._pressure):
-            for osd in part.dead.keys() | part.pressure.keys():
+        for name, lines in part.lines.items():
+            table = self._lines[name]
+            for osd in lines:
                 if table.get(osd, ("",))[0] == host:
                     del table[osd]
         for osd in part.keys:
@@ -123,10 +133,9 @@ class Book:
     def _add(self, host: str) -> None:
         self.fresh.add(host)
         part = self.parts[host]
-        for osd, line in part.dead.items():
-            self._dead[osd] = (host, line)
-        for osd, line in part.pressure.items():
-            self._pressure[osd] = (host, line)
+        for name, lines in part.lines.items():
+            for osd, line in lines.items():
+                self._lines[name][osd] = (host, line)
         for osd, (state, _) in part.keys.items():
             self._state[osd] = (host, state)
         for osd, detail in part.failing.items():
@@ -178,11 +187,14 @@ class Book:
         """The checks to raise now, in the form ``MgrModule.set_health_checks`` takes."""
         up = self.view.up
         dead = []
-        for osd, (_, line) in sorted(self._dead.items()):
+        for osd, (_, line) in sorted(self._lines["OSD_ACCEPT_DEAD"].items()):
             if up.get(osd, False):  # down in the map: Ceph's own OSD_DOWN says so
                 agree = len(self._failing.get(osd, {}))
                 dead.append(line + (f"; {agree} other host(s) agree" if agree else ""))
-        pressure = [line for osd, (_, line) in sorted(self._pressure.items()) if up.get(osd)]
+
+        def up_lines(name: str) -> List[str]:
+            return [line for osd, (_, line) in sorted(self._lines[name].items()) if up.get(osd)]
+
         unreachable = []
         for osd, vantages in sorted(self._failing.items()):
             local = self._state.get(osd, ("", None))[1]
@@ -200,7 +212,12 @@ class Book:
                 unreachable.append(unreachable_line(osd, where, sorted(vantages.items()), local))
         checks = {
             "OSD_ACCEPT_DEAD": check("error", "{} OSD(s) up but refusing client connections", dead),
-            "OSD_FD_PRESSURE": check("warning", "{} OSD(s) near their open-files limit", pressure),
+            "OSD_OPS_STUCK": check(
+                "error", "{} OSD(s) up but finishing no ops", up_lines("OSD_OPS_STUCK")
+            ),
+            "OSD_FD_PRESSURE": check(
+                "warning", "{} OSD(s) near their open-files limit", up_lines("OSD_FD_PRESSURE")
+            ),
             "OSD_UNREACHABLE": check(
                 "warning",
                 "{} OSD(s) answer on their own host but not from other hosts",
@@ -283,21 +300,17 @@ def _part(report: Report, before: Optional[Part]) -> Part:
     """A host's part of the checks; a line stays the one made when its OSD entered the state."""
     keys: Dict[int, Tuple[str, float]] = {}
     causes: Dict[int, str] = {}
-    dead: Dict[int, str] = {}
-    pressure: Dict[int, str] = {}
+    lines: Dict[str, Dict[int, str]] = {name: {} for name in BY_STATE.values()}
     for verdict in report.osds:
         osd = verdict.osd_id
         keys[osd] = (verdict.state, verdict.since)
         same = before is not None and before.keys.get(osd) == keys[osd]
         causes[osd] = before.causes[osd] if same and before is not None else verdict.cause[:300]
-        stable = verdict._replace(cause=causes[osd])
-        kept = before if same else None
-        if verdict.state == "zombie":
-            dead[osd] = (
-                kept.dead[osd] if kept and osd in kept.dead else dead_line(stable, report.host)
-            )
-        elif verdict.state == "fd_pressure":
-            old = kept.pressure.get(osd) if kept else None
-            pressure[osd] = old or pressure_line(stable, report.host)
+        name = BY_STATE.get(verdict.state)
+        if name is None:
+            continue
+        old = before.lines[name].get(osd) if same and before is not None else None
+        maker = pressure_line if name == "OSD_FD_PRESSURE" else state_line
+        lines[name][osd] = old or maker(verdict._replace(cause=causes[osd]), report.host)
     failing = {r.osd_id: r.detail for r in report.remote if not r.ok}
-    return Part(keys, causes, dead, pressure, failing)
+    return Part(keys, causes, lines, failing)

@@ -12,7 +12,9 @@ import math
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 REPORT_VERSION = 1
-STATES = ("starting", "healthy", "fd_pressure", "suspect", "zombie", "down", "unobservable")
+STATES = (
+    "starting", "healthy", "fd_pressure", "suspect", "zombie", "stalled", "down", "unobservable",
+)  # fmt: skip
 MAX_OSDS = 4096  # per report: far above any host, low enough to bound a bad report
 MAX_EVENTS = 200
 MAX_TEXT = 1000  # characters of a cause or an event message

@@ -30,8 +30,8 @@ def clock(wall: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(wall))
 
 
-def dead_line(verdict: OsdVerdict, host: str) -> str:
-    """An OSD_ACCEPT_DEAD line."""
+def state_line(verdict: OsdVerdict, host: str) -> str:
+    """A line of a check an OSD's own state raises: its cause then, and since when."""
     return f"{verdict.daemon} on {host}: {verdict.cause} (since {clock(verdict.since)})"
 
 

@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -273,7 +274,9 @@ class ClientIO:
     """
 
     def __init__(self, cluster: CephCluster, pool: str, rate: float = 20.0) -> None:
-        self.stop_file = cluster.root / f"io-{pool}.stop"
+        # One stop file per client: another client of the pool, stopped before, must not
+        # stop this one as it starts.
+        self.stop_file = cluster.root / f"io-{pool}-{uuid.uuid4().hex[:8]}.stop"
         self.argv = cluster.release.command(
             cluster.root,
             [cluster.release.python, "-c", _IO_CLIENT, str(cluster.conf), str(cluster.keyring),

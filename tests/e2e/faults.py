@@ -200,14 +200,14 @@ class StalledThreads:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"stalling {names} of {pid}: {self.proc.stderr.read()}")
+            _, err = self.proc.communicate(timeout=30)
+            raise RuntimeError(f"stalling {names} of {pid}: {err}")
         self.tids = [int(t) for t in line.split()]
 
     def release(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
+        """Let the threads go (closing the helper's stdin), and reap the helper."""
+        if self.proc.returncode is None:
+            self.proc.communicate(timeout=30)  # closes its stdin, reads and closes its output
 
     def __enter__(self) -> Self:
         return self

@@ -47,6 +47,16 @@ def test_a_lasting_zombies_line_does_not_change_with_its_cycle_count():
     assert "refused" in kept.health_checks()["OSD_ACCEPT_DEAD"]["detail"][0]
 
 
+def test_stuck_ops_are_an_error_naming_the_osd_and_the_oldest_ops_age():
+    cause = "ops stuck: 3 in flight, the oldest 3.4s old (queued for pg), none finished for 3.1s"
+    kept = book_with(report_text(osds=[verdict("osd.0", "stalled", cause=cause)]))
+    check = kept.health_checks()["OSD_OPS_STUCK"]
+    assert check["severity"] == "error"
+    assert check["summary"] == "1 OSD(s) up but finishing no ops"
+    (line,) = check["detail"]
+    assert line.startswith(f"osd.0 on a: {cause} (since ")
+
+
 def test_fd_pressure_is_a_warning_with_the_count_and_the_time_left():
     pressed = verdict("osd.0", "fd_pressure", open_fds=900, max_fds=1000, fd_exhaustion_seconds=42)
     check = book_with(report_text(osds=[pressed])).health_checks()["OSD_FD_PRESSURE"]
@@ -230,5 +240,5 @@ def test_a_report_costs_its_own_size_not_the_clusters():
         take(kept, report_text(f"h{host}", osds=osds))
     rest = [verdict(f"osd.{i}", "healthy") for i in range(71, 80)]
     take(kept, report_text("h7", osds=[verdict("osd.70"), *rest]))
-    assert len(kept._dead) == 1  # the aggregate holds the one line, not 10,000 verdicts
+    assert len(kept._lines["OSD_ACCEPT_DEAD"]) == 1  # the one line, not 10,000 verdicts
     assert kept.health_checks()["OSD_ACCEPT_DEAD"]["count"] == 1

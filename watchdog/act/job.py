@@ -15,8 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from watchdog.assess import serving
+from watchdog.config import AssessConfig
 from watchdog.discover.mapped import this_host
-from watchdog.model import Outcome
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,6 +40,7 @@ class Settings:
     probe_timeout: float
     map_timeout: float
     hostnames: frozenset[str]
+    assess: AssessConfig = field(default_factory=AssessConfig)  # what "serving" means
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -48,6 +50,7 @@ class Settings:
             config.loop.probe_timeout_seconds,
             config.cluster.timeout_seconds,
             frozenset(this_host(config.cluster.hostname)),
+            config.assess,
         )
 
 
@@ -88,11 +91,13 @@ class LoopFeed:
         self.stop_event = threading.Event()
         self._cycle = threading.Condition()
         self._snapshot: Snapshot | None = None
+        self._policy = AssessConfig()
 
-    def publish(self, snapshot: Snapshot) -> None:
+    def publish(self, snapshot: Snapshot, policy: AssessConfig) -> None:
         """A cycle ended: wake every step waiting for one."""
         with self._cycle:
             self._snapshot = snapshot
+            self._policy = policy
             self._cycle.notify_all()
 
     def stop(self) -> None:
@@ -114,16 +119,18 @@ class LoopFeed:
         return not self.stop_event.is_set()
 
     def answered(self, daemon: str, old_pid: int | None) -> bool:
-        """True once a new process of the OSD sends its banner on every listener."""
+        """True once a new process of the OSD serves (assess.serving).
+
+        Every client listener sends its banner and no op waits too long, judged on what the
+        loop observed; while fenced the map says down, which this does not ask.
+        """
         snapshot = self._snapshot
         for report in snapshot.osds if snapshot else ():
             observation = report.observation
             incarnation = observation.target.incarnation
             if observation.target.daemon != daemon or incarnation is None:
                 continue
-            banners = observation.banners
-            new = incarnation.pid != old_pid
-            return new and bool(banners) and all(b.outcome is Outcome.OK for b in banners)
+            return incarnation.pid != old_pid and serving(observation, self._policy)
         return False
 
 

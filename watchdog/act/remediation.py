@@ -95,7 +95,7 @@ class Remediator:
 
     def consider(self, snapshot: Snapshot, transitions: Sequence[Transition]) -> None:
         """Queue this cycle's transitions into configured states; start what may start."""
-        self.feed.publish(snapshot)  # verify steps judge this cycle's observations
+        self.feed.publish(snapshot, self.settings.assess)  # verify judges this cycle's
         self._reap()
         wanted = {State(s) for s in self.settings.act.on_states}
         with self._lock:

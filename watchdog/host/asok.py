@@ -21,10 +21,12 @@ import json
 import socket
 import struct
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchdog.host import procfs
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MAX_ANSWER = 16 * 1024 * 1024  # bytes: far above any answer we ask for
 LISTENING = 1 << 16  # __SO_ACCEPTCON in /proc/net/unix's Flags
@@ -38,7 +40,9 @@ def find(proc_root: Path, pid: int) -> Path:
     """The OSD's admin socket, as the host reaches it (through ``/proc/PID/root``)."""
     inodes = procfs.socket_inodes(proc_root, pid)
     try:
-        table = (proc_root / str(pid) / "net" / "unix").read_text(encoding="utf-8", errors="replace")
+        table = (proc_root / str(pid) / "net" / "unix").read_text(
+            encoding="utf-8", errors="replace"
+        )
     except OSError as exc:
         raise AsokError(f"cannot read {proc_root}/{pid}/net/unix: {exc}") from exc
     for line in table.splitlines()[1:]:
@@ -59,7 +63,9 @@ def ask(path: Path, command: dict[str, Any], timeout: float) -> Any:  # noqa: AN
         try:
             sock.connect(str(path))
         except PermissionError as exc:
-            raise AsokError(f"connecting to {path}: access denied (the OSD's uid, or root)") from exc
+            raise AsokError(
+                f"connecting to {path}: access denied (the OSD's uid, or root)"
+            ) from exc
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise AsokError(f"connecting to {path}: {exc.strerror}") from exc
         sock.sendall(json.dumps(command).encode() + b"\0")

@@ -1,6 +1,6 @@
 """Probe stage, orchestration: run every prober over the targets, one observation per OSD.
 
-Listen, banner and fd probes run over every target with a process or an address to try;
+Listen, banner, fd and ops probes run over every target with a process or an address to try;
 the heartbeat count (the one whose cost grows with the host's connections, see
 bench/RESULTS.md) only over OSDs whose client path just failed, since only they need the
 evidence. Targets discovery marked ``not_running`` are observed as gone without a probe.
@@ -13,11 +13,12 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from watchdog.model import FdOutcome, FdSample, Observation
+from watchdog.model import FdOutcome, FdSample, Observation, OpsOutcome, OpsSample
 from watchdog.probes import run_probe
 from watchdog.probes.fds import FdProbe
 from watchdog.probes.listen import HeartbeatProbe, ListenProbe
 from watchdog.probes.netstat import listen_overflows
+from watchdog.probes.ops import OpsProbe
 from watchdog.probes.tcp import BannerProbe
 
 if TYPE_CHECKING:
@@ -45,22 +46,26 @@ class Probers:
     banner: BannerProbe
     fds: FdProbe
     heartbeat: HeartbeatProbe
+    ops: OpsProbe
     proc_root: Path
 
     @classmethod
     def from_config(cls, config: Config, keep: Probers | None = None) -> Probers:
         """Probers configured as the config says; ``keep``: a reload, the fd trend stays."""
-        fds = keep.fds if keep is not None else None
-        if fds is None:
-            fds = FdProbe(config.discovery.proc_root, config.assess.fd_trend_window_seconds)
+        proc_root = config.discovery.proc_root
+        if keep is None:
+            fds = FdProbe(proc_root, config.assess.fd_trend_window_seconds)
+            ops = OpsProbe(proc_root)
         else:
-            fds.proc_root = config.discovery.proc_root
+            fds, ops = keep.fds, keep.ops
+            fds.proc_root = ops.proc_root = proc_root
             fds.window = config.assess.fd_trend_window_seconds
         return cls(
             banner=BannerProbe(config.loop.max_in_flight, config.loop.cycle_deadline),
             fds=fds,
             heartbeat=HeartbeatProbe(),
-            proc_root=config.discovery.proc_root,
+            ops=ops,
+            proc_root=proc_root,
         )
 
     def observe(
@@ -83,6 +88,7 @@ class Probers:
         listens, listen_run = run_probe(ListenProbe(listening), targets, timeout)
         banners, banner_run = run_probe(self.banner, targets, timeout)
         fds, fd_run = run_probe(self.fds, targets, timeout)
+        ops, ops_run = run_probe(self.ops, targets, timeout)
         self.fds.forget_except({t.incarnation for t in targets if t.incarnation})
         wall = time.time()  # create_time is wall-clock, so the age must be too
         observations = [
@@ -91,6 +97,7 @@ class Probers:
                 alive=fds.get(t.daemon, FdSample(FdOutcome.OK)).outcome is not FdOutcome.GONE,
                 banners=banners.get(t.daemon, ()),
                 fds=fds.get(t.daemon, FdSample(FdOutcome.NOT_LOCAL)),
+                ops=ops.get(t.daemon, OpsSample(OpsOutcome.NOT_LOCAL)),
                 listens=listens.get(t.daemon, ()),
                 process_age_seconds=_age(t, wall),
                 map_osd=_map_osd(cluster_map, t),
@@ -102,7 +109,7 @@ class Probers:
         beats, beat_run = run_probe(self.heartbeat, failing, timeout)
         observations = [_with_heartbeats(o, beats.get(o.target.daemon)) for o in observations]
         overflows, netstat_run = listen_overflows(self.proc_root)
-        runs = [listen_run, banner_run, fd_run, beat_run, netstat_run]
+        runs = [listen_run, banner_run, fd_run, ops_run, beat_run, netstat_run]
         return Probed(observations + gone, runs, overflows)
 
 
