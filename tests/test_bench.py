@@ -24,6 +24,7 @@ NEEDS = {
     "bench_cycle.py": ["prometheus-blackbox-exporter"],
     "bench_probe_cost.py": ["prometheus-blackbox-exporter", "prometheus"],
     "bench_memory.py": ["prometheus-blackbox-exporter", "ceph-mon", "ceph-osd", "ceph"],
+    "bench_mgr.py": ["ceph-mon", "ceph-osd", "ceph-mgr", "ceph"],
     "bench_netns.py": ["ip"],
 }
 NEEDS_ROOT = {"bench_netns.py"}  # network namespaces and veths
@@ -34,6 +35,7 @@ RESULT = {
     "bench_fds.py": "ratio ours/psutil",
     "bench_listen.py": "its cost at 0",
     "bench_memory.py": "ratio",
+    "bench_mgr.py": "ratio module/core",
     "bench_netns.py": "ratio pods/host",
     "bench_probe_cost.py": "ratio",
     "bench_scrape.py": "scrape/cycle ratio",

@@ -112,9 +112,13 @@ class Module(MgrModule):  # type: ignore[misc]
                 min_remote_failures=self._min_remote(),
                 warn_unreported=self._warn_unreported(),
             )
-            self._view()
+            # Up states first, with no metadata (at 10,000 OSDs that takes seconds): enough to
+            # raise again what the previous active mgr kept, before this one's first beacon
+            # reaches the monitors without it.
+            self._view(metadata=False)
             self._load(time.time())
             self._tick()
+            self._view()
         while not self.stop_event.is_set():
             self.wake.wait(self._next_turn())
             self.wake.clear()
@@ -194,8 +198,12 @@ class Module(MgrModule):  # type: ignore[misc]
 
     # -- judging ------------------------------------------------------------------------
 
-    def _view(self) -> None:
-        """A view of the map as it is now; metadata only for new or rebooted OSDs."""
+    def _view(self, metadata: bool = True) -> None:
+        """A view of the map as it is now; metadata only for new or rebooted OSDs.
+
+        Without ``metadata``, OSDs are named by their CRUSH host alone and asked about at
+        the next view.
+        """
         self.map_changed = False
         self.view_at = time.monotonic()
         version = self.get_osdmap().get_crush_version()
@@ -205,7 +213,7 @@ class Module(MgrModule):  # type: ignore[misc]
         view, self.known = build_view(
             self.get("osd_map"),
             self.crush,
-            lambda osd: self.get_metadata("osd", str(osd)),
+            (lambda osd: self.get_metadata("osd", str(osd))) if metadata else (lambda _: None),
             self.known,
         )
         self.book.set_view(view)
@@ -238,6 +246,7 @@ class Module(MgrModule):  # type: ignore[misc]
         self.shards[host] = len(values)
 
     def _load(self, now: float) -> None:
+        started = time.monotonic()
         found = self.get_store_prefix(store.PREFIX)
         entries = {k[k.index(store.PREFIX) :]: v for k, v in found.items()}
         bad, self.shards = store.load(self.book, entries, now)
@@ -254,6 +263,10 @@ class Module(MgrModule):  # type: ignore[misc]
             self._keep(host)  # a legacy host gets keys of its own
         if legacy:
             self.set_store(store.LEGACY_KEY, None)
+        self.log.info(
+            "loaded the verdicts of %d hosts from the store in %.2fs",
+            len(self.book.reports), time.monotonic() - started,
+        )  # fmt: skip
 
     def _next_turn(self) -> float:
         """Seconds to the next tick, or to the next view when the map changed."""

@@ -151,13 +151,14 @@ def _verdict(raw: Any, index: int) -> OsdVerdict:  # noqa: ANN401 - JSON
     where = f"osds[{index}]"
     item = _object(raw, where)
     daemon = _text(item, "daemon", where, 32)
+    number = osd_id(daemon, where)
     state = _text(item, "state", where, 32)
     if state not in STATES:
         raise ReportError(f"{where}: state {state!r} is not one of {', '.join(STATES)}")
     exhaustion = _field(item, "fd_exhaustion_seconds", (int, float, type(None)), where)
     return OsdVerdict(
         daemon=daemon,
-        osd_id=osd_id(daemon, where),
+        osd_id=number,
         state=state,
         since=_number(item, "since", where),
         cause=_text(item, "cause", where),

@@ -42,7 +42,7 @@ class Known(NamedTuple):
     """Per OSD, what its metadata said and when it last booted, to refetch only on a boot."""
 
     up_from: int
-    hostname: str
+    hostname: Optional[str]  # None: not asked yet; "": asked, none (an OSD never booted)
 
 
 def crush_hosts(tree: Any) -> Dict[int, str]:  # noqa: ANN401 - the mgr's "osd_map_tree"
@@ -59,7 +59,7 @@ def crush_hosts(tree: Any) -> Dict[int, str]:  # noqa: ANN401 - the mgr's "osd_m
 def build_view(
     osd_map: Any,  # noqa: ANN401 - the mgr's "osd_map"
     crush: Dict[int, str],
-    metadata: Callable[[int], Optional[Dict[str, Any]]],
+    metadata: Callable[[int], Optional[Dict[str, Any]]],  # None: none (yet), ask again
     known: Dict[int, Known],
 ) -> Tuple[ClusterView, Dict[int, Known]]:
     """The view of this map; ``known`` says whose metadata need not be fetched again."""
@@ -70,15 +70,16 @@ def build_view(
         up[osd] = bool(entry.get("up"))
         up_from = int(entry.get("up_from", 0))
         before = known.get(osd)
-        if before is not None and before.up_from == up_from and before.hostname:
+        if before is not None and before.up_from == up_from and before.hostname is not None:
             now_known[osd] = before
         else:
-            meta = metadata(osd) or {}
-            now_known[osd] = Known(up_from, str(meta.get("hostname", "")))
+            meta = metadata(osd)
+            hostname = None if meta is None else str(meta.get("hostname", ""))
+            now_known[osd] = Known(up_from, hostname)
     names: Dict[int, Names] = {}
     owners: Dict[str, Set[int]] = {}
     for osd in up:
-        found = [n for n in (now_known[osd].hostname, crush.get(osd, "")) if n]
+        found = [n for n in (now_known[osd].hostname or "", crush.get(osd, "")) if n]
         names[osd] = tuple(dict.fromkeys(found))
         for name in names[osd]:
             owners.setdefault(name, set()).add(osd)
