@@ -113,3 +113,78 @@ def test_a_reload_keeps_the_reporter_and_its_queue_and_turning_it_off_stops_it(s
 )  # fmt: skip
 def test_each_audit_record_worth_it_becomes_one_cluster_log_line(record, line):
     assert _audit_message(record) == line
+
+
+def module_answering(tmp_path):
+    """A ceph CLI whose mgr module takes every report whole; each report leaves a line."""
+    calls = tmp_path / "reports"
+    cli = tmp_path / "ceph"
+    cli.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *osd-watchdog*) ;; *) exit 1 ;; esac\n'
+        f"cat > /dev/null; echo report >> {calls}\n"
+        """echo '{"accepted": [], "refused": [], "events_through": 0}'\n"""
+    )
+    cli.chmod(0o755)
+    return cli, calls
+
+
+@pytest.mark.parametrize(("keepalive", "fewest", "most"), [(1.0, 3, 7), (0.2, 10, 40)])
+def test_an_unchanged_report_is_sent_again_only_at_the_keepalive(
+    sim, tmp_path, keepalive, fewest, most
+):
+    cli, calls = module_answering(tmp_path)
+    config = parse_config(
+        {
+            "loop": {"interval_seconds": 0.2, "probe_timeout_seconds": 0.5},
+            "discovery": {"clusters": [sim.cluster]},
+            "cluster": {"source": "cli", "ceph_command": str(cli), "refresh_seconds": 60},
+            "report": {"enabled": True, "interval_seconds": 0.2, "timeout_seconds": 2.0,
+                       "keepalive_seconds": keepalive},
+            "act": {"state_dir": str(STATE_DIR), "canary": False},
+        }
+    )  # fmt: skip
+    watchdog = Watchdog(config)
+    run_for(watchdog, 3.2)
+    snapshot = watchdog.latest()
+    assert snapshot is not None
+    assert {r.status.state.value for r in snapshot.osds} == {"healthy"}
+    assert snapshot.report_status is not None
+    assert snapshot.report_status.failures == 0
+    # Steady healthy OSDs for about 3 s: the first states, the change to healthy, then one
+    # per keepalive (1 s) rather than one per 0.2 s interval.
+    sent = len(calls.read_text().splitlines())
+    assert fewest <= sent <= most
+
+
+def test_a_state_change_is_sent_at_once_even_inside_the_keepalive(sim, tmp_path):
+    cli, calls = module_answering(tmp_path)
+    config = parse_config(
+        {
+            "loop": {"interval_seconds": 0.2, "probe_timeout_seconds": 0.5},
+            "discovery": {"clusters": [sim.cluster]},
+            "cluster": {"source": "cli", "ceph_command": str(cli), "refresh_seconds": 60},
+            "report": {"enabled": True, "interval_seconds": 0.2, "timeout_seconds": 2.0,
+                       "keepalive_seconds": 60.0},
+            "act": {"state_dir": str(STATE_DIR), "canary": False},
+        }
+    )  # fmt: skip
+    watchdog = Watchdog(config)
+    loop = threading.Thread(target=watchdog.run)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            (s := watchdog.latest()) and {r.status.state.value for r in s.osds} == {"healthy"}
+        ):
+            time.sleep(0.05)
+        time.sleep(1.0)
+        before = len(calls.read_text().splitlines())
+        sim.kill(0)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(calls.read_text().splitlines()) == before:
+            time.sleep(0.05)
+        assert len(calls.read_text().splitlines()) > before
+    finally:
+        watchdog.stop()
+        loop.join(timeout=10)

@@ -2,9 +2,12 @@
 
 The module (``mgr/osd_watchdog`` in this repository) turns them into Ceph health checks,
 so a zombie shows in ``ceph -s``. The report is one mgr command, ``osd-watchdog report``,
-through the CLI or librados, every ``report.interval_seconds`` and at once when an OSD's
-state changes. It runs on its own thread with its own client: a slow or failing mgr never
-delays a probe cycle. Events (a zombie verdict, a remediation step or refusal) go in the
+through the CLI or librados. It is sent at once when an OSD's state changes, and otherwise
+looked at every ``report.interval_seconds``: sent when an event or a remote result is new
+or the last report failed, else only every ``report.keepalive_seconds``. A mgr command costs
+the mgr far more than the module's work on it, so an unchanged report is not sent again
+before the keepalive. It runs on its own thread with its own client: a slow or failing mgr
+never delays a probe cycle. Events (a zombie verdict, a remediation step or refusal) go in the
 report until the module says it wrote them to the cluster log, so each appears there once.
 """
 
@@ -77,6 +80,10 @@ class MgrReporter:
         self._zombies_logged: set[tuple[str, float]] = set()
         self._remote: list[dict[str, Any]] = []
         self._remote_at: float | None = None  # monotonic time of the last remote round
+        # What the module last took whole, and when (monotonic): the same again is not sent
+        # before the keepalive.
+        self._sent: tuple[Any, ...] | None = None
+        self._sent_at = 0.0
         self.status = ReportStatus()
 
     @classmethod
@@ -145,17 +152,31 @@ class MgrReporter:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            self.send()
+            self.send(keepalive=True)
 
-    def send(self) -> bool:
-        """Send one report now, on this thread; True when the module took all of it."""
+    def send(self, *, keepalive: bool = False) -> bool:
+        """Send one report now, on this thread; True when the module took all of it.
+
+        With ``keepalive``, a report saying what the module last took is not sent before
+        ``report.keepalive_seconds`` passed (and True is returned).
+        """
         with self._lock:
             snapshot = self._snapshot
             events = list(self.events)
         if snapshot is None:
             return False
-        body = {**self.body(snapshot, events), "remote": self.remote_round(snapshot)}
+        remote = self.remote_round(snapshot)
+        said = (_states(snapshot), tuple((r["daemon"], r["ok"]) for r in remote))
         started = time.monotonic()
+        if (
+            keepalive
+            and said == self._sent
+            and not events
+            and started - self._sent_at < self.config.report.keepalive_seconds
+        ):
+            return True
+        self._sent = None  # until the module takes this one whole
+        body = {**self.body(snapshot, events), "remote": remote}
         try:
             if self.client is None:
                 self.client = _client(self.config)
@@ -179,6 +200,8 @@ class MgrReporter:
             # The verdicts of other OSDs were taken; these need a look at host names.
             log.warning("the mgr module refused part of the report: %s", "; ".join(refused))
         self.status = self.status.after(ok=not refused, seconds=time.monotonic() - started)
+        if not refused:
+            self._sent, self._sent_at = said, started
         return not refused
 
     def _failed(self, reason: str, started: float) -> bool:
@@ -206,7 +229,7 @@ class MgrReporter:
             "version": REPORT_VERSION,
             "host": host,
             "watchdog": f"osd-watchdog {__version__} on {host}",
-            "interval": self.config.report.interval_seconds,
+            "interval": self.config.report.keepalive_seconds,  # the longest between two
             "osds": [_verdict(r, snapshot) for r in snapshot.osds],
             "events": [{"time": e.time, "message": e.message} for e in events],
         }
