@@ -25,6 +25,7 @@ NEEDS = {
     "bench_probe_cost.py": ["prometheus-blackbox-exporter", "prometheus"],
     "bench_memory.py": ["prometheus-blackbox-exporter", "ceph-mon", "ceph-osd", "ceph"],
     "bench_mgr.py": ["ceph-mon", "ceph-osd", "ceph-mgr", "ceph"],
+    "bench_ops.py": ["ceph-mon", "ceph-osd", "ceph-mgr", "ceph"],
     "bench_netns.py": ["ip"],
 }
 NEEDS_ROOT = {"bench_netns.py"}  # network namespaces and veths
@@ -36,6 +37,7 @@ RESULT = {
     "bench_listen.py": "its cost at 0",
     "bench_memory.py": "ratio",
     "bench_mgr.py": "ratio module/core",
+    "bench_ops.py": "ratio admin socket/client op",
     "bench_netns.py": "ratio pods/host",
     "bench_probe_cost.py": "ratio",
     "bench_scrape.py": "scrape/cycle ratio",

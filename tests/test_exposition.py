@@ -1,9 +1,14 @@
 """/metrics is rendered once per cycle and served as the same bytes to every scraper."""
 
 import gzip
+import os
+import resource
 import threading
 import urllib.request
 from dataclasses import replace
+
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.test_export import BUILD, golden_snapshot
 from watchdog.export import Health, SnapshotMetrics, serve
@@ -75,3 +80,39 @@ def test_the_server_sends_gzip_to_scrapers_that_ask_and_plain_text_to_others():
         server.server_close()
     assert gzip.decompress(packed) == plain
     assert b'osd_watchdog_osd_state{ceph_daemon="osd.1",state="zombie"} 1.0' in plain
+
+
+def test_the_server_exports_its_own_process_families_read_at_each_new_cycle():
+    cycles = Cycles()
+    server = serve(SnapshotMetrics(BUILD), Health(cycles.latest, 60), ("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+
+    def scrape() -> dict[str, float]:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        return {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name.startswith("process_")
+            for sample in family.samples
+        }
+
+    try:
+        first = scrape()
+        held = [os.open(os.devnull, os.O_RDONLY) for _ in range(20)]
+        try:
+            assert scrape() == first  # the same cycle: the same rendering
+            cycles.publish()
+            second = scrape()
+        finally:
+            for fd in held:
+                os.close(fd)
+    finally:
+        server.shutdown()
+        server.server_close()
+    me = psutil.Process()
+    assert abs(first["process_start_time_seconds"] - me.create_time()) < 1.0
+    assert first["process_max_fds"] == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert second["process_open_fds"] >= first["process_open_fds"] + 20
+    assert second["process_cpu_seconds_total"] >= first["process_cpu_seconds_total"]
+    assert 1e6 < first["process_resident_memory_bytes"] < me.memory_info().rss * 2

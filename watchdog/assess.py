@@ -248,7 +248,7 @@ def _answering(
         return replace(status, cause=f"recovering: {status.ok_cycles} good cycle(s)"), None
     if observation.fds.ratio is None and status.state is State.FD_PRESSURE:
         # No fd count this cycle (a process dumping core, say): no news is not good news.
-        return replace(status, cause=status.cause), None
+        return status, None
     pressure = _fd_pressure(observation, policy, status.state)
     if pressure:
         return _move(status, State.FD_PRESSURE, pressure, now, daemon)

@@ -59,7 +59,8 @@ class Watchdog:
         self.probers = Probers.from_config(config)
         self._apply(config)
 
-    def _apply(self, config: Config) -> None:
+    def _apply(self, config: Config, *, reloading: bool = False) -> None:
+        """The config's settings to every part; on a reload, in place where state lives."""
         self.config = config
         if self.map_watcher is not None:
             self.map_watcher.stop()
@@ -73,10 +74,11 @@ class Watchdog:
         elif self.acting:
             self.remediator = Remediator.from_config(config)
         self._apply_reporter(config)
-        # A reload swaps settings, never state: remembered listeners (a zombie whose public
-        # listener closed) and the fd trend outlive it.
-        self.discovery.configure(config)
-        self.probers = Probers.from_config(config, keep=self.probers)
+        if reloading:
+            # A reload swaps settings, never state: remembered listeners (a zombie whose
+            # public listener closed) and the fd trend outlive it.
+            self.discovery.configure(config)
+            self.probers = Probers.from_config(config, keep=self.probers)
 
     def _apply_reporter(self, config: Config) -> None:
         """Reporting to the mgr module: kept (with its queued events) across reloads."""
@@ -122,7 +124,7 @@ class Watchdog:
         except ConfigError as exc:
             log.error("reload failed, keeping the previous configuration: %s", exc)  # noqa: TRY400
             return False
-        self._apply(config)
+        self._apply(config, reloading=True)
         log.info("configuration reloaded from %s", self.config_path or "defaults")
         return True
 

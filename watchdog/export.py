@@ -16,7 +16,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    ProcessCollector,
+    generate_latest,
+)
 
 from watchdog import __version__
 from watchdog.export_cluster import (
@@ -222,6 +227,23 @@ class SnapshotMetrics:
         yield from (observable, in_flight, oldest)
 
 
+class ProcessFamilies:
+    """The watchdog's own process_* families (CPU, memory, fds, start time).
+
+    Every exporter has them; prometheus_client's process collector reads them at each
+    rendering, so once per cycle like the rest.
+    """
+
+    def __init__(self) -> None:
+        self._registry = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self._registry)
+
+    @property
+    def lines(self) -> list[str]:
+        """Fresh values of this process, as text."""
+        return [generate_latest(self._registry).decode()]
+
+
 def _add_optional(family: Family, labels: list[str], value: float | None) -> None:
     if value is not None:
         family.add_metric(labels, value)
@@ -256,7 +278,8 @@ def serve(
 ) -> ThreadingHTTPServer:
     """Start the HTTP(S) server in a daemon thread; the caller shuts it down."""
     guard = security or WebSecurity()
-    exposition = Exposition(metrics.families, health.latest)
+    process = ProcessFamilies()
+    exposition = Exposition(lambda snapshot: [*metrics.families(snapshot), process], health.latest)
 
     class Handler(BaseHTTPRequestHandler):
         timeout = 10  # a slow or silent client costs one thread for at most this long

@@ -86,11 +86,6 @@ class MgrReporter:
         self._sent_at = 0.0
         self.status = ReportStatus()
 
-    @classmethod
-    def from_config(cls, config: Config) -> MgrReporter | None:
-        """A reporter when ``report.enabled``; None otherwise."""
-        return cls(config) if config.report.enabled else None
-
     # -- fed by the loop and by remediation ----------------------------------------------
 
     def offer(self, snapshot: Snapshot) -> None:

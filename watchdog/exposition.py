@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 Kind = Literal["gauge", "counter"]
 K = TypeVar("K")
 GZIP_LEVEL = 1  # level 6 is 2.7x the CPU for a body 15% smaller (bench/bench_scrape.py)
+
+
+class Rendered(Protocol):
+    """Anything whose exposition is ready as lines of text: a Family, the process families."""
+
+    @property
+    def lines(self) -> Sequence[str]:
+        """The text of its families, HELP and TYPE included."""
+        ...
 
 
 _SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
@@ -117,7 +126,7 @@ class Family:
         self.lines.append(text)
 
 
-def render(families: Iterable[Family]) -> bytes:
+def render(families: Iterable[Rendered]) -> bytes:
     """The text exposition of every family, in order."""
     return "".join(line for family in families for line in family.lines).encode()
 
@@ -127,7 +136,7 @@ class Exposition:
 
     def __init__(
         self,
-        families: Callable[[Snapshot | None], Iterable[Family]],
+        families: Callable[[Snapshot | None], Iterable[Rendered]],
         latest: Callable[[], Snapshot | None],
     ) -> None:
         self.families = families

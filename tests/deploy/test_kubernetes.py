@@ -42,14 +42,14 @@ def pod_network_daemonset() -> dict:
     return next(d for d in documents("daemonset-pod-network.yaml") if d["kind"] == "DaemonSet")
 
 
-def test_for_pod_networking_it_runs_as_root_with_exactly_the_three_capabilities_setns_needs():
+def test_for_pod_networking_it_runs_as_root_with_exactly_the_capabilities_it_needs():
     pod = pod_network_daemonset()["spec"]["template"]["spec"]
     assert pod["hostPID"] is True
     assert pod["securityContext"]["runAsUser"] == 0
     security = pod["containers"][0]["securityContext"]
     assert security["capabilities"] == {
         "drop": ["ALL"],
-        "add": ["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"],
+        "add": ["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH", "DAC_OVERRIDE"],
     }
     assert security["allowPrivilegeEscalation"] is False
     assert security["readOnlyRootFilesystem"] is True

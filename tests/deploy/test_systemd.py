@@ -84,11 +84,11 @@ def test_the_config_check_the_unit_runs_first_exits_78_on_a_bad_file(tmp_path):
     assert "loop.intervall_seconds: unknown key" in out.stderr
 
 
-def test_the_cephadm_drop_in_adds_two_capabilities_and_systemd_accepts_it(tmp_path):
+def test_the_cephadm_drop_in_adds_three_capabilities_and_systemd_accepts_it(tmp_path):
     analyze = require_tool("systemd-analyze")
     drop_in = UNIT.parent / "cephadm.conf"
     text = drop_in.read_text()
-    caps = "CAP_DAC_READ_SEARCH CAP_SYS_PTRACE"
+    caps = "CAP_DAC_READ_SEARCH CAP_SYS_PTRACE CAP_DAC_OVERRIDE"
     assert f"\nCapabilityBoundingSet={caps}\nAmbientCapabilities={caps}\n" in text
     assert "User=" not in text  # systemd cannot run a service as a uid without a user
     # The unit as systemd reads it with the drop-in beside it.

@@ -110,6 +110,11 @@ def test_the_shipped_daemonset_reads_the_map_reports_and_catches_a_zombie(ceph, 
         assert "CapBnd:\t0000000000000000" in fields
         metrics = watch.metrics()
         assert metrics["osd_watchdog_monitor_up"] == [({"source": "cli"}, 1.0)]
+        # As the OSDs' uid, it asks their admin sockets: stuck ops can be judged.
+        asked = {
+            labels["ceph_daemon"]: v for labels, v in metrics["osd_watchdog_osd_ops_observable"]
+        }
+        assert asked == dict.fromkeys(HEALTHY, 1.0)
         watch.wait_sample("osd_watchdog_mgr_report_up", ({}, 1.0), timeout=30)
         rows = json.loads(ceph.ceph("osd-watchdog", "status", "-f", "json"))
         assert {r["osd"]: r["state"] for r in rows} == HEALTHY

@@ -27,7 +27,12 @@ from tests.e2e.test_real_ceph import HEALTHY, mute_public
 pytestmark = pytest.mark.integration
 
 POD = "10.77.1.2"  # osd.1's address, inside namespace 0
-CAP_BITS = {"DAC_READ_SEARCH": 2, "SYS_PTRACE": 19, "SYS_ADMIN": 21}  # linux/capability.h
+CAP_BITS = {
+    "DAC_OVERRIDE": 1,
+    "DAC_READ_SEARCH": 2,
+    "SYS_PTRACE": 19,
+    "SYS_ADMIN": 21,
+}  # capability.h
 
 
 def releases(*numbers: str) -> pytest.MarkDecorator:
@@ -138,6 +143,8 @@ def test_the_shipped_pod_network_daemonset_catches_a_zombie_in_a_pod(pod_cluster
             status = Path(f"/proc/{watch.daemon.proc.pid}/status").read_text()
             caps = watch.pod.container()["securityContext"]["capabilities"]["add"]
             assert f"CapEff:\t{sum(1 << CAP_BITS[c] for c in caps):016x}" in status, status
+            asked = watch.metrics()["osd_watchdog_osd_ops_observable"]
+            assert {labels["ceph_daemon"]: v for labels, v in asked} == dict.fromkeys(HEALTHY, 1.0)
             injected = time.monotonic()
             _, epolls = mute_public(pod_cluster, "osd.1")
             try:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import requests
 
 from tests.conftest import require_root, require_tool, unavailable
 from tests.e2e.booted import BootedHost, UnitCluster
@@ -204,12 +205,12 @@ def test_a_hung_loop_is_killed_and_restarted_by_the_service_watchdog(package_hos
 def test_on_a_cephadm_style_host_a_zombie_is_restarted_through_polkit(cephadm_host):
     booted = cephadm_host.booted
     # The OSDs run as 167, a uid with no user; the service is user ceph (the package made
-    # it, Debian's uid) with the drop-in's two capabilities.
+    # it, Debian's uid) with the drop-in's three capabilities.
     assert booted.run("getent", "passwd", "167", check=False).returncode != 0
     assert booted.run("id", "-u", "ceph").stdout.strip() == "64045"
     service = cephadm_host.service("User", "ActiveState", "AmbientCapabilities")
-    assert service == {"User": "ceph", "ActiveState": "active",
-                       "AmbientCapabilities": "cap_dac_read_search cap_sys_ptrace"}  # fmt: skip
+    caps = "cap_dac_override cap_dac_read_search cap_sys_ptrace"
+    assert service == {"User": "ceph", "ActiveState": "active", "AmbientCapabilities": caps}
     remediate_a_zombie(cephadm_host)
 
 
@@ -238,3 +239,19 @@ def test_the_runbooks_commands_find_the_osd_on_each_kind_of_host(kind, request):
     assert found.stdout.strip() == container_pid(host, "osd.1")
     log = host.booted.run("sh", "-c", runbook("the watchdog's log", column))
     assert "serving on http://" in log.stdout
+
+
+@pytest.mark.parametrize("kind", ["package", "cephadm"])
+def test_the_installed_service_reads_every_osds_ops_through_its_admin_socket(kind, request):
+    """Stuck-op evidence needs the admin socket: the unit's user (with the drop-in's
+    capabilities on cephadm, where the sockets belong to uid 167) must be able to ask it."""
+    host = request.getfixturevalue(f"{kind}_host")
+
+    def observable() -> dict[str, str]:
+        text = requests.get(f"http://127.0.0.1:{host.port}/metrics", timeout=5).text
+        found = re.findall(r'^osd_watchdog_osd_ops_observable\{[^}]*ceph_daemon="(osd\.\d+)"'
+                           r"[^}]*\} (\S+)$", text, re.MULTILINE)  # fmt: skip
+        return dict(found)
+
+    host.booted.wait(lambda: observable() == {f"osd.{i}": "1.0" for i in range(3)}, 30,
+                     f"every OSD's ops observable: {observable()}")  # fmt: skip

@@ -9,8 +9,13 @@ from pathlib import Path
 import pytest
 
 from watchdog.model import Endpoint, Msgr, Outcome
-from watchdog.probes.tcp import classify_banner, probe_banner, probe_banners
+from watchdog.probes.tcp import classify_banner, probe_banners
 from watchdog.sim.osd import V1_BANNER, V2_BANNER
+
+
+def probe_banner(endpoint, timeout):
+    """One endpoint, through the batch prober the cycle uses."""
+    return probe_banners([endpoint], timeout, max_in_flight=1)[0]
 
 
 def local(port, msgr=Msgr.ANY):

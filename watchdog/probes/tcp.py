@@ -209,11 +209,6 @@ def probe_banners(
     return [results[i] for i in sorted(results)]
 
 
-def probe_banner(endpoint: Endpoint, timeout: float) -> BannerResult:
-    """Probe a single endpoint (the CLI's ``probe`` command and tests)."""
-    return probe_banners([endpoint], timeout, max_in_flight=1)[0]
-
-
 class BannerProbe:
     """Every endpoint of every target, probed concurrently once."""
 
