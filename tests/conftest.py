@@ -164,3 +164,17 @@ def state_of(snapshot: Snapshot, daemon: str) -> str:
         if report.observation.target.daemon == daemon:
             return report.status.state.value
     return "absent"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts simulated OSDs is an integration test: ``make unit`` stays fast."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "sim" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("integration") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests using the sim fixture must be marked integration: " + ", ".join(unmarked)
+        )

@@ -33,6 +33,7 @@ def run_for(watchdog: Watchdog, seconds: float) -> None:
     assert not loop.is_alive()
 
 
+@pytest.mark.integration
 def test_a_mgr_that_never_answers_costs_the_loop_nothing(sim, tmp_path):
     hanging = tmp_path / "ceph"
     hanging.write_text("#!/bin/sh\nexec sleep 30\n")  # a CLI whose mgr never answers
@@ -50,6 +51,7 @@ def test_a_mgr_that_never_answers_costs_the_loop_nothing(sim, tmp_path):
     assert {r.status.state.value for r in snapshot.osds} == {"healthy"}
 
 
+@pytest.mark.integration
 def test_a_missing_ceph_command_is_a_failed_report_and_probing_goes_on(sim):
     watchdog = watchdog_reporting_through(sim, "/nonexistent/ceph", every=1.0)
     run_for(watchdog, 2.5)
@@ -63,6 +65,7 @@ def test_a_missing_ceph_command_is_a_failed_report_and_probing_goes_on(sim):
     assert snapshot.report_status.attempts <= 5
 
 
+@pytest.mark.integration
 def test_a_reload_keeps_the_reporter_and_its_queue_and_turning_it_off_stops_it(sim, tmp_path):
     path = tmp_path / "watchdog.toml"
     on = (
@@ -129,6 +132,7 @@ def module_answering(tmp_path):
     return cli, calls
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("keepalive", "fewest", "most"), [(1.0, 3, 7), (0.2, 10, 40)])
 def test_an_unchanged_report_is_sent_again_only_at_the_keepalive(
     sim, tmp_path, keepalive, fewest, most
@@ -157,6 +161,7 @@ def test_an_unchanged_report_is_sent_again_only_at_the_keepalive(
     assert fewest <= sent <= most
 
 
+@pytest.mark.integration
 def test_a_state_change_is_sent_at_once_even_inside_the_keepalive(sim, tmp_path):
     cli, calls = module_answering(tmp_path)
     config = parse_config(

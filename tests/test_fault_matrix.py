@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import STATE_DIR, fast_config
+from tests.probes.test_tcp import probe_banner
 from tests.process import Daemon, run_cli, unused_port, write_config
 from watchdog.config import parse_config
 from watchdog.daemon import Watchdog
@@ -29,7 +30,6 @@ from watchdog.export import SnapshotMetrics
 from watchdog.exposition import render
 from watchdog.model import Endpoint, Outcome
 from watchdog.monitor import CliClient
-from watchdog.probes.tcp import probe_banner
 from watchdog.sim.farm import Farm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +79,7 @@ print(json.dumps({"before": before, "starved": starved, "after": after, "causes"
 """
 
 
+@pytest.mark.integration
 def test_at_its_own_fd_limit_the_watchdog_blames_no_osd_and_takes_no_action(sim, tmp_path):
     marker = tmp_path / "acted"
     out = subprocess.run(

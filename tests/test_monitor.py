@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import require_tool, unavailable
 from watchdog.config import parse_config
 from watchdog.discover.mapwatch import MapWatcher
 from watchdog.monitor import CliClient, MonitorError, RadosClient, load_rados, make_client
@@ -34,7 +34,7 @@ def test_auto_prefers_the_cli_and_falls_back_to_librados():
     require_tool("ceph")
     assert isinstance(make_client(cluster_config(source="auto")), CliClient)
     if load_rados() is None:
-        pytest.skip("the librados binding (python3-rados) is not installed")
+        unavailable("the librados binding (python3-rados) is not installed")
     without_cli = cluster_config(source="auto", ceph_command="/nonexistent/ceph")
     client = make_client(without_cli)
     assert isinstance(client, RadosClient)
@@ -56,7 +56,7 @@ def test_an_unreachable_monitor_fails_within_the_timeout_through_the_cli(tmp_pat
 
 def test_an_unreachable_monitor_fails_through_librados(tmp_path):
     if load_rados() is None:
-        pytest.skip("the librados binding (python3-rados) is not installed")
+        unavailable("the librados binding (python3-rados) is not installed")
     config = cluster_config(source="rados", conf=str(unreachable_conf(tmp_path)))
     client = make_client(config)
     with pytest.raises(MonitorError, match="librados connect"):

@@ -2,8 +2,7 @@
 
 import socket
 
-import pytest
-
+from tests.conftest import unavailable
 from watchdog.host.sockdiag import TcpSocket, _port_filter, dump_established, dump_listeners
 
 
@@ -37,7 +36,7 @@ def test_ipv6_listeners_are_dumped_too():
         sock = socket.socket(socket.AF_INET6)
         sock.bind(("::1", 0))
     except OSError:
-        pytest.skip("no IPv6 loopback on this host")
+        unavailable("no IPv6 loopback on this host")
     with sock:
         sock.listen(3)
         found = find(sock.getsockname()[1], dump_listeners().values())

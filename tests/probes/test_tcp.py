@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import unavailable
 from watchdog.model import Endpoint, Msgr, Outcome
 from watchdog.probes.tcp import classify_banner, probe_banners
 from watchdog.sim.osd import V1_BANNER, V2_BANNER
@@ -136,7 +137,7 @@ def test_ipv6_loopback_is_probed():
         sock = socket.socket(socket.AF_INET6)
         sock.bind(("::1", 0))
     except OSError:
-        pytest.skip("no IPv6 loopback on this host")
+        unavailable("no IPv6 loopback on this host")
     with sock:
         sock.listen(4)
         result = probe_banner(Endpoint("::1", sock.getsockname()[1]), timeout=0.3)
@@ -163,7 +164,7 @@ def test_endpoints_not_started_before_the_budget_are_our_error_not_the_osds(serv
 CHILD = """
 import json, os, resource, sys
 from watchdog.model import Endpoint
-from watchdog.probes.tcp import probe_banner
+from watchdog.probes.tcp import probe_banners
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 held = []
 try:
@@ -171,7 +172,7 @@ try:
         held.append(os.open(os.devnull, os.O_RDONLY))
 except OSError:
     pass
-result = probe_banner(Endpoint("127.0.0.1", int(sys.argv[1])), 1.0)
+result = probe_banners([Endpoint("127.0.0.1", int(sys.argv[1]))], 1.0)[0]
 print(json.dumps({"outcome": result.outcome.value, "detail": result.detail}))
 """
 
