@@ -11,18 +11,12 @@ from tests.act.test_steps import EVENT, Hook
 from watchdog.act.steps import Exec, Webhook, describe
 from watchdog.cli import app
 from watchdog.config import ActConfig, ClusterConfig, parse_config
-from watchdog.credentials import (
-    RESTFUL_KEY_ENV,
-    WEBHOOK_TOKEN_ENV,
-    SecretError,
-    read_secret,
-    shown_url,
-)
+from watchdog.credentials import RESTFUL_KEY_ENV, WEBHOOK_TOKEN_ENV, read_secret, shown_url
 from watchdog.daemon import Watchdog
-from watchdog.errors import ConfigError
+from watchdog.errors import ConfigError, MonitorError, SecretError
 from watchdog.export import SnapshotMetrics
 from watchdog.exposition import render
-from watchdog.monitor import MonitorError, RestfulClient
+from watchdog.monitor import RestfulClient
 
 TOKEN = "tok-3f9a-very-secret"  # noqa: S105 - a fake, to look for in every output
 HOOK_PATH = "services/T000/B000/hook-path-secret"

@@ -8,7 +8,8 @@ import pytest
 from tests.conftest import require_tool, unavailable
 from watchdog.config import parse_config
 from watchdog.discover.mapwatch import MapWatcher
-from watchdog.monitor import CliClient, MonitorError, RadosClient, load_rados, make_client
+from watchdog.errors import MonitorError
+from watchdog.monitor import CliClient, RadosClient, load_rados, make_client
 
 
 def unreachable_conf(tmp_path):

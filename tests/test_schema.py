@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 import pytest
 
 from watchdog.config import parse_config
-from watchdog.errors import ConfigError
+from watchdog.errors import ConfigError, Invalid
 from watchdog.model import Role
-from watchdog.schema import Bound, Check, Invalid, build
+from watchdog.schema import Bound, Check, build
 
 
 def _even(value: int) -> None:

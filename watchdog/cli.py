@@ -20,11 +20,10 @@ import typer
 from watchdog import __version__
 from watchdog.config import Config, effective, load_config
 from watchdog.daemon import Watchdog
-from watchdog.errors import ConfigError
+from watchdog.errors import ConfigError, MonitorError
 from watchdog.export import Health, SnapshotMetrics, serve
 from watchdog.export_mgr import cluster_status
 from watchdog.model import Endpoint, Outcome, parse_endpoint
-from watchdog.monitor import MonitorError
 from watchdog.notify import Notifier
 from watchdog.probes.tcp import probe_banners
 from watchdog.report import UNKNOWN, as_json, check_result

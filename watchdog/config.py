@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from watchdog.credentials import RESTFUL_KEY_ENV, shown_url
-from watchdog.errors import ConfigError
+from watchdog.errors import ConfigError, Invalid
 from watchdog.model import Endpoint, Role, parse_endpoint
-from watchdog.schema import Bound, Check, Invalid, build
+from watchdog.schema import Bound, Check, build
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

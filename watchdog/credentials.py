@@ -11,16 +11,14 @@ import os
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from watchdog.errors import SecretError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
 WEBHOOK_TOKEN_ENV = "OSD_WATCHDOG_WEBHOOK_TOKEN"  # noqa: S105 - a variable's name
 RESTFUL_KEY_ENV = "OSD_WATCHDOG_RESTFUL_KEY"
 REDACTED = "<redacted>"
-
-
-class SecretError(Exception):
-    """A secret that should be there is not; the message names where it was looked for."""
 
 
 def read_secret(path: Path | None, env: str) -> str | None:

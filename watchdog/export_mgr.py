@@ -20,12 +20,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from watchdog import __version__
 from watchdog.discover.mapped import remote_sample, this_host
+from watchdog.errors import MonitorError
 from watchdog.model import Outcome, ReportStatus, Role, State
-from watchdog.monitor import Answer, MonitorError, make_client
+from watchdog.monitor import MonClient, make_client
 from watchdog.probes.tcp import probe_banners
 
 if TYPE_CHECKING:
@@ -41,18 +42,6 @@ COMMAND = "osd-watchdog report"
 LOGGED = {State.ZOMBIE: "is a zombie", State.STALLED: "has stuck ops"}
 
 
-class MgrCommander(Protocol):
-    """What the reporter needs of a monitor client."""
-
-    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float, fmt: str = "json") -> Answer:
-        """A mgr module command with input; only a failure to ask raises."""
-        ...
-
-    def close(self) -> None:
-        """Release connections."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class Event:
     """A line for the cluster log, until the module says it wrote it."""
@@ -64,7 +53,7 @@ class Event:
 class MgrReporter:
     """Sends the latest snapshot's verdicts to the mgr module from a thread of its own."""
 
-    def __init__(self, config: Config, client: MgrCommander | None = None) -> None:
+    def __init__(self, config: Config, client: MonClient | None = None) -> None:
         self.config = config
         self.client = client
         self.events: collections.deque[Event] = collections.deque(maxlen=MAX_EVENTS)
@@ -291,11 +280,11 @@ def cluster_status(config: Config, *, as_json: bool) -> str:
     return answer.out.decode(errors="replace")
 
 
-def _client(config: Config) -> MgrCommander:
+def _client(config: Config) -> MonClient:
     client = make_client(config.cluster)
-    if client is None or not hasattr(client, "mgr_ask"):
-        raise MonitorError(f"cluster.source {config.cluster.source!r} cannot send mgr commands")
-    return client  # type: ignore[return-value]
+    if client is None:
+        raise MonitorError("cluster.source 'none' cannot send mgr commands")
+    return client
 
 
 def report_host(config: Config, snapshot: Snapshot) -> str:

@@ -23,13 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from watchdog.credentials import (
-    RESTFUL_KEY_ENV,
-    SecretError,
-    child_environment,
-    read_secret,
-    shown_url,
-)
+from watchdog.credentials import RESTFUL_KEY_ENV, child_environment, read_secret, shown_url
+from watchdog.errors import MonitorError, SecretError
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -43,10 +38,6 @@ Json = Any
 
 # Where Debian and Ubuntu put the binding for the system Python.
 DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
-
-
-class MonitorError(RuntimeError):
-    """A monitor command failed: unreachable, refused, timed out, or answered garbage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +68,10 @@ class MonClient(Protocol):
 
     def ask(self, prefix: str, ids: list[str], timeout: float) -> Answer:
         """A question about OSDs (``osd ok-to-stop``); only a failure to ask raises."""
+        ...
+
+    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float, fmt: str = "json") -> Answer:
+        """A mgr module's command with input; only a failure to ask raises."""
         ...
 
     def close(self) -> None:
@@ -315,6 +310,10 @@ class RestfulClient:
         done = self._request(body, timeout, failed_ok=True)
         ret = 0 if done.get("_ok", True) else -1
         return Answer(ret, str(done.get("outb", "")).encode(), str(done.get("outs", "")))
+
+    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float, fmt: str = "json") -> Answer:  # noqa: ARG002
+        """Not possible: restful's /request carries no input buffer for a module command."""
+        raise MonitorError(f"restful {prefix}: the restful source cannot send mgr module commands")
 
     def _request(
         self, body: dict[str, Any], timeout: float, *, failed_ok: bool = False

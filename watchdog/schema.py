@@ -24,20 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from watchdog.errors import Invalid
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 T = TypeVar("T")
 
 _BAD = object()  # a value that failed; its problem is already recorded
-
-
-class Invalid(ValueError):  # noqa: N818 - reads as `raise Invalid(problems)`
-    """The data does not fit; ``problems`` has one line per fault, each ``path: what``."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
 
 
 @dataclass(frozen=True)

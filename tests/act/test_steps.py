@@ -7,17 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from watchdog.act.steps import (
-    Event,
-    Exec,
-    Restart,
-    StepError,
-    StepInterruptedError,
-    Verify,
-    Webhook,
-    describe,
-)
+from watchdog.act.steps import Event, Exec, Restart, Verify, Webhook, describe
 from watchdog.config import ActConfig
+from watchdog.errors import StepError, StepInterruptedError
 
 EVENT = Event("osd.7", "zombie", "client accept path dead", 4242, 1_800_000_000.0)
 

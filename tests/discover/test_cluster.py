@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.discover.cluster import MapParseError, parse_osd_dump
+from watchdog.discover.cluster import parse_osd_dump
 from watchdog.discover.mapped import expected_here, label_roles
+from watchdog.errors import MapParseError
 from watchdog.model import Endpoint, Incarnation, Listener, Msgr, Role, Target
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "ceph-samples"

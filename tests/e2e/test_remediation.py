@@ -12,8 +12,9 @@ import pytest
 
 from tests.e2e.test_mgr_module import enable_module
 from tests.e2e.test_real_ceph import EVERY_RELEASE, HEALTHY, map_says_up, mute_public
-from watchdog.act.steps import Event, StepError, fence
+from watchdog.act.steps import Event, fence
 from watchdog.config import parse_config
+from watchdog.errors import StepError
 from watchdog.monitor import CliClient, load_rados
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from watchdog.discover.mapwatch import fetch_map
-from watchdog.monitor import MonitorError
+from watchdog.errors import MonitorError
 
 if TYPE_CHECKING:
     from watchdog.model import ClusterMap

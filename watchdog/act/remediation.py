@@ -32,17 +32,10 @@ from watchdog.act.guards import (
 from watchdog.act.job import Job, LoopFeed, Outcomes, Settings, resume_steps
 from watchdog.act.ledger import Ledger
 from watchdog.act.lock import StateLock
-from watchdog.act.steps import (
-    Event,
-    Step,
-    StepError,
-    StepInterruptedError,
-    build_steps,
-    describe,
-    unit_of,
-)
+from watchdog.act.steps import Event, Step, build_steps, describe, unit_of
+from watchdog.errors import MonitorError, StepError, StepInterruptedError
 from watchdog.model import State
-from watchdog.monitor import MonitorError, make_client
+from watchdog.monitor import make_client
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

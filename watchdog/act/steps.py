@@ -14,29 +14,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from watchdog.credentials import (
-    WEBHOOK_TOKEN_ENV,
-    SecretError,
-    child_environment,
-    read_secret,
-    shown_url,
-)
+from watchdog.credentials import WEBHOOK_TOKEN_ENV, child_environment, read_secret, shown_url
+from watchdog.errors import MonitorError, SecretError, StepError, StepInterruptedError
 from watchdog.host import procfs
-from watchdog.monitor import MonClient, MonitorError
 
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable
 
     from watchdog.config import ActConfig
-
-
-class StepError(RuntimeError):
-    """A step could not do its job; the message says why."""
-
-
-class StepInterruptedError(StepError):
-    """The watchdog is shutting down: the step stopped waiting, nothing failed."""
+    from watchdog.monitor import MonClient
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from watchdog.errors import MapParseError
 from watchdog.model import ClusterMap, Endpoint, MapOsd, Msgr, Role
 
 Json = Any  # parsed JSON, checked field by field below
@@ -20,10 +21,6 @@ ADDRVEC_FIELDS = {
     "heartbeat_front_addrs": Role.HB_FRONT,
     "heartbeat_back_addrs": Role.HB_BACK,
 }
-
-
-class MapParseError(ValueError):
-    """The monitor's answer is not the OSD map we expect."""
 
 
 def _endpoints(entry: dict[str, Any]) -> tuple[Endpoint, ...]:

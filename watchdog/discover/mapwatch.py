@@ -13,9 +13,10 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from watchdog.discover.cluster import MapParseError, parse_osd_dump
+from watchdog.discover.cluster import parse_osd_dump
+from watchdog.errors import MapParseError, MonitorError
 from watchdog.model import ClusterMap, MapStatus
-from watchdog.monitor import MonClient, MonitorError, make_client
+from watchdog.monitor import MonClient, make_client
 
 if TYPE_CHECKING:
     from watchdog.config import ClusterConfig

@@ -60,7 +60,7 @@ class Discovery:
         started = time.monotonic()
         try:
             local, listening = self.local.discover(sockdiag.dump_listeners)
-        except (sockdiag.SockDiagError, OSError) as exc:
+        except OSError as exc:  # SockDiagError is one
             return self._failed(exc, known, static, time.monotonic() - started)
         if cluster_map is not None:
             local = [label_roles(t, cluster_map) for t in local]

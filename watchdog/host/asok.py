@@ -23,6 +23,7 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
+from watchdog.errors import AsokError
 from watchdog.host import procfs
 
 if TYPE_CHECKING:
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 
 MAX_ANSWER = 16 * 1024 * 1024  # bytes: far above any answer we ask for
 LISTENING = 1 << 16  # __SO_ACCEPTCON in /proc/net/unix's Flags
-
-
-class AsokError(OSError):
-    """The admin socket could not be found, reached or read; the message says which."""
 
 
 def find(proc_root: Path, pid: int) -> Path:

@@ -19,6 +19,8 @@ import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
+from watchdog.errors import SockDiagError
+
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Iterator
 
@@ -39,10 +41,6 @@ COOKIE_AND_IF = 12  # interface index + 2-word cookie inside inet_diag_sockid
 INODE_AT = 4 + SOCKID.size + COOKIE_AND_IF + 16  # the inode alone, 16 bytes into MSG_TAIL
 BC_OP = struct.Struct("=BBH")  # code, yes, no
 RTA = struct.Struct("=HH")  # len, type
-
-
-class SockDiagError(OSError):
-    """The kernel refused or failed the dump (e.g. no netlink in this sandbox)."""
 
 
 class TcpSocket(NamedTuple):
