@@ -24,15 +24,17 @@ from prometheus_client import (
 )
 
 from watchdog import __version__
-from watchdog.export_cluster import (
+from watchdog.export_cluster import action_metrics, cluster_metrics, report_metrics
+from watchdog.exposition import (
     PREFIX,
-    action_metrics,
-    cluster_metrics,
+    Exposition,
+    Family,
+    Kept,
+    add_optional,
     counter,
     gauge,
-    report_metrics,
+    label_set,
 )
-from watchdog.exposition import Exposition, Family, Kept, label_set
 from watchdog.model import Snapshot, State
 from watchdog.webauth import WebSecurity
 
@@ -214,8 +216,8 @@ class SnapshotMetrics:
                 open_fds.add_metric([daemon], obs.fds.open_fds)
                 max_fds.add_metric([daemon], obs.fds.limit)
                 ratio.add_metric([daemon], obs.fds.ratio)
-            _add_optional(eta, [daemon], obs.fds.seconds_to_exhaustion)
-            _add_optional(heartbeats, [daemon], obs.heartbeat_connections)
+            add_optional(eta, [daemon], obs.fds.seconds_to_exhaustion)
+            add_optional(heartbeats, [daemon], obs.heartbeat_connections)
             if obs.listens:
                 backlog.add_metric([daemon], min(s.backlog for s in obs.listens))
             if obs.target.incarnation is not None:  # a process here to ask
@@ -242,11 +244,6 @@ class ProcessFamilies:
     def lines(self) -> list[str]:
         """Fresh values of this process, as text."""
         return [generate_latest(self._registry).decode()]
-
-
-def _add_optional(family: Family, labels: list[str], value: float | None) -> None:
-    if value is not None:
-        family.add_metric(labels, value)
 
 
 class Health:

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from watchdog.exposition import Family
+from watchdog.exposition import Family, counter, gauge
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator
 
     from watchdog.model import Snapshot
-
-PREFIX = "osd_watchdog"
-
-
-def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Family:
-    """A gauge family with the watchdog's prefix."""
-    return Family(f"{PREFIX}_{name}", doc, "gauge", labels)
-
-
-def counter(name: str, doc: str, labels: tuple[str, ...], counts: Mapping[Any, float]) -> Family:
-    """A counter family with the watchdog's prefix, one sample per key (a label or a tuple)."""
-    family = Family(f"{PREFIX}_{name}", doc, "counter", labels)
-    for key, count in sorted(counts.items()):
-        family.add_metric(list(key) if isinstance(key, tuple) else [key], count)
-    return family
 
 
 def cluster_metrics(snapshot: Snapshot) -> Iterator[Family]:
