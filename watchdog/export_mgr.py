@@ -43,7 +43,7 @@ LOGGED = {State.ZOMBIE: "is a zombie", State.STALLED: "has stuck ops"}
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class LogLine:
     """A line for the cluster log, until the module says it wrote it."""
 
     time: float
@@ -56,7 +56,7 @@ class MgrReporter:
     def __init__(self, config: Config, client: MonClient | None = None) -> None:
         self.config = config
         self.client = client
-        self.events: collections.deque[Event] = collections.deque(maxlen=MAX_EVENTS)
+        self.events: collections.deque[LogLine] = collections.deque(maxlen=MAX_EVENTS)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -103,7 +103,7 @@ class MgrReporter:
     def _event(self, message: str, at: float) -> None:
         # Strictly increasing times: the module logs what is newer than the last it logged.
         last = self.events[-1].time if self.events else 0.0
-        self.events.append(Event(max(at, last + 1e-6), message))
+        self.events.append(LogLine(max(at, last + 1e-6), message))
 
     # -- the thread ---------------------------------------------------------------------
 
@@ -206,7 +206,7 @@ class MgrReporter:
             self._remote_at = now
         return self._remote
 
-    def body(self, snapshot: Snapshot, events: list[Event]) -> dict[str, Any]:
+    def body(self, snapshot: Snapshot, events: list[LogLine]) -> dict[str, Any]:
         """The JSON the module's ``osd-watchdog report`` takes (see mgr/osd_watchdog)."""
         host = report_host(self.config, snapshot)
         return {

@@ -16,7 +16,7 @@ What a standby needs of each host is in the mgr's store (store.py), kept by the 
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
-from .report import Event, OsdVerdict, Report, ReportError
+from .report import LogLine, OsdVerdict, Report, ReportError
 from .text import check, pressure_line, silent_line, state_line, unreachable_line
 from .view import EMPTY, ClusterView
 
@@ -80,7 +80,7 @@ class Book:
 
     # -- reports ------------------------------------------------------------------------
 
-    def accept(self, report: Report, now: float) -> Tuple[List[str], List[str], List[Event]]:
+    def accept(self, report: Report, now: float) -> Tuple[List[str], List[str], List[LogLine]]:
         """Keep a report's verdicts for the reporting host's own OSDs.
 
         Raises ReportError, and keeps nothing, when the map gives that host no OSD.

@@ -40,7 +40,7 @@ class OsdVerdict(NamedTuple):
     fd_exhaustion_seconds: Optional[float]
 
 
-class Event(NamedTuple):
+class LogLine(NamedTuple):
     """A line for the cluster log: a zombie verdict, a remediation step or refusal."""
 
     time: float
@@ -63,7 +63,7 @@ class Report(NamedTuple):
     watchdog: str
     interval: float
     osds: Tuple[OsdVerdict, ...]
-    events: Tuple[Event, ...]
+    events: Tuple[LogLine, ...]
     remote: Tuple[Remote, ...] = ()
 
 
@@ -186,7 +186,7 @@ def _remote(raw: Any, index: int) -> Remote:  # noqa: ANN401 - JSON
     return Remote(daemon, osd_id(daemon, where), bool(ok), _text(item, "detail", where))
 
 
-def _event(raw: Any, index: int) -> Event:  # noqa: ANN401 - JSON
+def _event(raw: Any, index: int) -> LogLine:  # noqa: ANN401 - JSON
     where = f"events[{index}]"
     item = _object(raw, where)
-    return Event(_number(item, "time", where), _text(item, "message", where))
+    return LogLine(_number(item, "time", where), _text(item, "message", where))

@@ -7,11 +7,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from watchdog.act.steps import Event, Exec, Restart, Verify, Webhook, describe
+from watchdog.act.steps import Exec, Incident, Restart, Verify, Webhook, describe
 from watchdog.config import ActConfig
 from watchdog.errors import StepError, StepInterruptedError
 
-EVENT = Event("osd.7", "zombie", "client accept path dead", 4242, 1_800_000_000.0)
+EVENT = Incident("osd.7", "zombie", "client accept path dead", 4242, 1_800_000_000.0)
 
 
 def test_restart_uses_systemctl_or_the_configured_command():
@@ -54,7 +54,7 @@ def test_unit_outside_any_service_is_a_failed_step_not_a_guess(tmp_path):
     outside = fake_proc(tmp_path, "0::/user.slice/user-0.slice/session-3.scope\n")
     with pytest.raises(StepError, match="runs in no systemd service"):
         Restart(ActConfig(restart_unit_template="{unit}"), proc_root=outside).argv(EVENT)
-    gone = Event("osd.7", "zombie", "", 999999999, 0.0)
+    gone = Incident("osd.7", "zombie", "", 999999999, 0.0)
     with pytest.raises(StepError, match="cannot read its unit"):
         Restart(ActConfig(restart_unit_template="{unit}"), proc_root=tmp_path).argv(gone)
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.test_mgr_module import enable_module
 from tests.e2e.test_real_ceph import EVERY_RELEASE, HEALTHY, map_says_up, mute_public
-from watchdog.act.steps import Event, fence
+from watchdog.act.steps import Incident, fence
 from watchdog.config import parse_config
 from watchdog.errors import StepError
 from watchdog.monitor import CliClient, load_rados
@@ -197,7 +197,7 @@ def test_a_wrong_key_or_a_missing_keyring_fails_the_fence_clearly(ceph, tmp_path
     wrong = tmp_path / "wrong.keyring"
     wrong.write_text("[client.osd-watchdog]\n\tkey = AQBWcFdjAAAAABAAl5PB0SclbYkpldk6H9+wKQ==\n")
     ceph.client_key("client.osd-watchdog", *LEAST_PRIVILEGE)
-    event = Event("osd.1", "zombie", "test", None, time.time())
+    event = Incident("osd.1", "zombie", "test", None, time.time())
     for keyring in (wrong, tmp_path / "missing.keyring"):
         cluster = parse_config(
             {

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from watchdog.act.guards import Refusal
     from watchdog.act.ledger import Ledger
-    from watchdog.act.steps import Event
+    from watchdog.act.steps import Incident
     from watchdog.config import ActConfig, Config
     from watchdog.model import Snapshot
     from watchdog.monitor import MonClient
@@ -58,7 +58,7 @@ class Settings:
 class Job:
     """One remediation (new, or resumed from the journal) on its thread."""
 
-    event: Event
+    event: Incident
     steps: list[str]
     settings: Settings
     mon: MonClient | None

@@ -32,7 +32,7 @@ from watchdog.act.guards import (
 from watchdog.act.job import Job, LoopFeed, Outcomes, Settings, resume_steps
 from watchdog.act.ledger import Ledger
 from watchdog.act.lock import StateLock
-from watchdog.act.steps import Event, Step, build_steps, describe, unit_of
+from watchdog.act.steps import Incident, Step, build_steps, describe, unit_of
 from watchdog.errors import MonitorError, StepError, StepInterruptedError
 from watchdog.model import State
 from watchdog.monitor import make_client
@@ -122,7 +122,9 @@ class Remediator:
             target = report.observation.target
             if target.daemon == transition.daemon and target.incarnation is not None:
                 pid = target.incarnation.pid
-        event = Event(transition.daemon, transition.new.value, transition.cause, pid, time.time())
+        event = Incident(
+            transition.daemon, transition.new.value, transition.cause, pid, time.time()
+        )
         steps: list[str] = list(self.settings.act.steps)
         job = Job(event, steps, self.settings, self.mon, snapshot)
         self._jobs[event.daemon] = job
@@ -288,7 +290,7 @@ class Remediator:
             "%s: resuming the remediation an earlier run left fenced: %s", daemon, ", ".join(left)
         )
         unit = fence.get("unit") if isinstance(fence.get("unit"), str) else None
-        event = Event(
+        event = Incident(
             daemon, "fenced", "fenced by an earlier run", fence.get("pid"), time.time(), unit
         )
         job = Job(event, left, self.settings, self.mon, None)

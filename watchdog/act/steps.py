@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class Incident:
     """The OSD a remediation is about, and the evidence."""
 
     daemon: str
@@ -64,7 +64,7 @@ class Step(Protocol):
 
     name: str
 
-    def run(self, event: Event, timeout: float) -> str:
+    def run(self, event: Incident, timeout: float) -> str:
         """Do it within ``timeout`` seconds; return what was done or raise StepError."""
         ...
 
@@ -90,7 +90,7 @@ class MonStep:
         self.mon = mon
         self.commands = commands  # "PREFIX daemon" or "PREFIX id"
 
-    def run(self, event: Event, timeout: float) -> str:
+    def run(self, event: Incident, timeout: float) -> str:
         """Run each command; the first failure stops the step."""
         done = []
         for command in self.commands:
@@ -128,7 +128,7 @@ def unit_of(pid: int | None, proc_root: Path = Path("/proc")) -> str | None:
         return None
 
 
-def fill(part: str, event: Event) -> str:
+def fill(part: str, event: Incident) -> str:
     """Replace {id} and {daemon}; any other braces are left alone (scripts use them)."""
     return part.replace("{id}", event.osd_id).replace("{daemon}", event.daemon)
 
@@ -171,7 +171,7 @@ class Restart:
         self.mon = mon
         self.proc_root = proc_root
 
-    def argv(self, event: Event, *, resolve: bool = True) -> list[str]:
+    def argv(self, event: Incident, *, resolve: bool = True) -> list[str]:
         """The exact command line for this OSD ({unit}, {fsid} left as is unless ``resolve``)."""
         if self.config.restart_command:
             parts = [fill(part, event) for part in self.config.restart_command]
@@ -188,7 +188,7 @@ class Restart:
             parts = [part.replace("{fsid}", fsid) for part in parts]
         return parts
 
-    def _fsid(self, event: Event) -> str:
+    def _fsid(self, event: Incident) -> str:
         if self.mon is None:
             raise StepError(f"{event.daemon}: {{fsid}} needs the monitors, and none is configured")
         try:
@@ -200,7 +200,7 @@ class Restart:
             raise StepError(f"{event.daemon}: the monitors' fsid answer has no fsid: {answer!r}")
         return fsid
 
-    def _unit(self, event: Event) -> str:
+    def _unit(self, event: Incident) -> str:
         """The unit the OSD's process runs in (``{unit}``: cephadm's names hold the fsid)."""
         if event.unit is not None:
             return event.unit  # read while the process lived: its pid may now be another's
@@ -216,7 +216,7 @@ class Restart:
             )
         return unit
 
-    def run(self, event: Event, timeout: float) -> str:
+    def run(self, event: Incident, timeout: float) -> str:
         """Run it and wait for it to return."""
         return _run_command(self.argv(event), timeout)
 
@@ -232,7 +232,7 @@ class Verify:
         self.answered = answered
         self.wait_cycle = wait_cycle  # the next cycle's observations, or False on shutdown
 
-    def run(self, event: Event, timeout: float) -> str:
+    def run(self, event: Incident, timeout: float) -> str:
         """Judge each cycle the loop publishes until the check holds or time runs out."""
         started = time.monotonic()
         deadline = started + timeout
@@ -246,7 +246,7 @@ class Verify:
         return f"{event.daemon}: a new process answers on every listener"
 
 
-def event_environment(event: Event) -> dict[str, str]:
+def event_environment(event: Incident) -> dict[str, str]:
     """The event as OSD_WATCHDOG_* variables, for exec."""
     fields = {f"OSD_WATCHDOG_{k.upper()}": str(v) for k, v in asdict(event).items()}
     return {**child_environment(), **fields, "OSD_WATCHDOG_OSD_ID": event.osd_id}
@@ -260,7 +260,7 @@ class Exec:
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv
 
-    def run(self, event: Event, timeout: float) -> str:
+    def run(self, event: Incident, timeout: float) -> str:
         """Run the command."""
         argv = [fill(part, event) for part in self.argv]
         return _run_command(argv, timeout, env=event_environment(event))
@@ -280,7 +280,7 @@ class Webhook:
         self.token_file = config.webhook_token_file
         self.stop = stop
 
-    def run(self, event: Event, timeout: float) -> str:
+    def run(self, event: Incident, timeout: float) -> str:
         """POST the event; retry on errors and 5xx, at most ``retries`` more times."""
         headers = {"Content-Type": "application/json"}
         try:  # read at each use (a rotated token applies at once), never logged
@@ -316,7 +316,7 @@ class Webhook:
 def describe(config: ActConfig, daemon: str) -> str:
     """The configured steps for one OSD, in words, with the exact commands."""
     osd_id = daemon.removeprefix("osd.")
-    event = Event(daemon, "", "", None, 0.0)
+    event = Incident(daemon, "", "", None, 0.0)
     words = {
         "fence": f"fence {daemon} (ceph osd add-noup {daemon}; ceph osd down {osd_id})",
         "markdown": f"mark {daemon} down (ceph osd down {osd_id})",
