@@ -1,5 +1,6 @@
 """Reporting to the mgr module never slows or stops probing, whatever the mgr does."""
 
+import json
 import threading
 import time
 
@@ -8,6 +9,7 @@ import pytest
 from tests.conftest import STATE_DIR
 from watchdog.config import load_config, parse_config
 from watchdog.daemon import Watchdog
+from watchdog.discover.mapped import HostIdentity
 from watchdog.export_mgr import _audit_message
 
 
@@ -125,7 +127,7 @@ def module_answering(tmp_path):
     cli.write_text(
         "#!/bin/sh\n"
         'case "$*" in *osd-watchdog*) ;; *) exit 1 ;; esac\n'
-        f"cat > /dev/null; echo report >> {calls}\n"
+        f"cat > {tmp_path}/body.json; echo report >> {calls}\n"
         """echo '{"accepted": [], "refused": [], "events_through": 0}'\n"""
     )
     cli.chmod(0o755)
@@ -190,6 +192,10 @@ def test_a_state_change_is_sent_at_once_even_inside_the_keepalive(sim, tmp_path)
         while time.monotonic() < deadline and len(calls.read_text().splitlines()) == before:
             time.sleep(0.05)
         assert len(calls.read_text().splitlines()) > before
+        # Without a map, this host reports under its short name, as Ceph records it.
+        body = json.loads((tmp_path / "body.json").read_text())
+        assert body["host"] == min(HostIdentity.of(None).names, key=len)
+        assert {o["daemon"] for o in body["osds"]} == {f"osd.{i}" for i in range(sim.count)}
     finally:
         watchdog.stop()
         loop.join(timeout=10)

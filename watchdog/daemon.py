@@ -235,6 +235,7 @@ class Watchdog:
             map_status=self.map_watcher.status() if self.map_watcher else None,
             self_stalls=self._self_stalls,
             report_status=self.reporter.status if self.reporter is not None else None,
+            host=found.host,
         )
 
     def _action_counts(self) -> dict[str, Any]:

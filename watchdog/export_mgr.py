@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from watchdog import __version__
-from watchdog.discover.mapped import remote_sample, this_host
+from watchdog.discover.mapped import remote_sample
 from watchdog.errors import MonitorError
 from watchdog.model import Outcome, ReportStatus, Role, State
 from watchdog.monitor import MonClient, make_client
@@ -208,7 +208,7 @@ class MgrReporter:
 
     def body(self, snapshot: Snapshot, events: list[LogLine]) -> dict[str, Any]:
         """The JSON the module's ``osd-watchdog report`` takes (see mgr/osd_watchdog)."""
-        host = report_host(self.config, snapshot)
+        host = snapshot.host
         return {
             "version": REPORT_VERSION,
             "host": host,
@@ -235,7 +235,7 @@ def probe_remote(config: Config, snapshot: Snapshot) -> list[dict[str, Any]]:
         return []
     report = config.report
     sample = remote_sample(
-        cluster_map, report_host(config, snapshot), report.remote_vantages, report.max_remote_osds
+        cluster_map, snapshot.host, report.remote_vantages, report.max_remote_osds
     )
     owners = {e: osd.daemon for osd in sample for e in osd.endpoints if e.role is Role.PUBLIC}
     results = probe_banners(
@@ -285,18 +285,6 @@ def _client(config: Config) -> MonClient:
     if client is None:
         raise MonitorError("cluster.source 'none' cannot send mgr commands")
     return client
-
-
-def report_host(config: Config, snapshot: Snapshot) -> str:
-    """The host name `ceph osd metadata` gives the OSDs here: the module checks each OSD."""
-    if config.cluster.hostname:
-        return config.cluster.hostname
-    names = this_host(None)
-    for report in snapshot.osds:
-        osd = report.observation.map_osd
-        if osd is not None and osd.hostname in names:
-            return osd.hostname
-    return min(names, key=len)  # the short name, as Ceph records it by default
 
 
 def _verdict(report: OsdReport, snapshot: Snapshot) -> dict[str, Any]:

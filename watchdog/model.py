@@ -392,6 +392,7 @@ class Snapshot:
     map_status: MapStatus | None = None  # None: no cluster view configured
     self_stalls: int = 0  # cycles discarded because the watchdog itself was frozen
     report_status: ReportStatus | None = None  # None: not reporting to the mgr module
+    host: str = ""  # the name the OSD map knows this host by (discover.mapped.HostIdentity)
 
     def wall_time(self, monotonic: float) -> float:
         """Convert a monotonic timestamp of this process to wall-clock time."""

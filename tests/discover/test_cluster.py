@@ -93,10 +93,10 @@ def test_roles_from_the_map_replace_guessed_ones():
 def test_an_osd_placed_on_this_host_without_a_process_is_expected_here():
     cluster_map = parse_osd_dump(DUMP, METADATA)
     running = [Target("osd.0", "ceph", Incarnation(1, 1.0))]
-    missing = expected_here(cluster_map, running, {"vm"}, "ceph")
+    missing = expected_here(cluster_map, running, frozenset({"vm"}), "ceph")
     assert sorted(t.daemon for t, _ in missing) == ["osd.1", "osd.2"]
     target, osd = missing[0]
     assert target.incarnation is None
     assert osd.up
     assert all(not li.present for li in target.listeners)
-    assert expected_here(cluster_map, running, {"other-host"}, "ceph") == []
+    assert expected_here(cluster_map, running, frozenset({"other-host"}), "ceph") == []

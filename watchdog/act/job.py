@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from watchdog.assess import serving
 from watchdog.config import AssessConfig
-from watchdog.discover.mapped import this_host
+from watchdog.discover.mapped import HostIdentity
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -49,7 +49,7 @@ class Settings:
             config.act,
             config.loop.probe_timeout_seconds,
             config.cluster.timeout_seconds,
-            frozenset(this_host(config.cluster.hostname)),
+            HostIdentity.of(config.cluster.hostname).names,
             config.assess,
         )
 

@@ -8,7 +8,7 @@ addresses this host holds, but for which no process exists is reported, not forg
 from __future__ import annotations
 
 import socket
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from watchdog.model import Listener, Target
@@ -16,16 +16,38 @@ from watchdog.model import Listener, Target
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from watchdog.config import ClusterConfig
     from watchdog.model import ClusterMap, MapOsd
 
 
-def this_host(configured: str | None) -> set[str]:
-    """The names this host may have in ``osd metadata`` (Ceph records the short name)."""
-    if configured:
-        return {configured}
-    name = socket.gethostname()
-    return {name, name.split(".", 1)[0]}
+@dataclass(frozen=True, slots=True)
+class HostIdentity:
+    """Who this host is in ``osd metadata``: worked out here once, used by every stage.
+
+    Ceph records the short host name by default; ``cluster.hostname`` overrides it when the
+    OSDs booted under another name (a container's, a pod's).
+    """
+
+    names: frozenset[str]
+    configured: str | None = None
+
+    @classmethod
+    def of(cls, configured: str | None) -> HostIdentity:
+        """From ``cluster.hostname``, else from the kernel's host name."""
+        if configured:
+            return cls(frozenset({configured}), configured)
+        name = socket.gethostname()
+        return cls(frozenset({name, name.split(".", 1)[0]}))
+
+    def name_in(self, cluster_map: ClusterMap | None, local: Sequence[Target]) -> str:
+        """The one name the map knows this host by: the hostname of an OSD running here."""
+        if self.configured:
+            return self.configured
+        if cluster_map is not None:
+            for target in local:
+                osd = cluster_map.osds.get(target.daemon)
+                if osd is not None and osd.hostname in self.names:
+                    return osd.hostname
+        return min(self.names, key=len)  # the short name, as Ceph records it by default
 
 
 def remote_sample(cluster_map: ClusterMap, me: str, vantages: int, limit: int) -> list[MapOsd]:
@@ -64,7 +86,7 @@ def label_roles(target: Target, cluster_map: ClusterMap) -> Target:
 
 
 def expected_here(
-    cluster_map: ClusterMap, local: list[Target], hostnames: set[str], cluster: str
+    cluster_map: ClusterMap, local: list[Target], hostnames: frozenset[str], cluster: str
 ) -> list[tuple[Target, MapOsd]]:
     """OSDs the map places on this host that have no process here."""
     present = {t.daemon for t in local}
@@ -86,7 +108,8 @@ def not_running(
     targets: Sequence[Target],
     known: Mapping[str, Target],
     placed: ClusterMap | None,
-    config: ClusterConfig,
+    host: HostIdentity,
+    cluster: str,
 ) -> list[Target]:
     """OSDs seen before (``known``), or placed on this host by the map, with no process now.
 
@@ -96,8 +119,7 @@ def not_running(
     missing: dict[str, Target] = {}
     if placed is not None:
         local = [t for t in targets if t.incarnation is not None]
-        hosts = this_host(config.hostname)
-        for target, _ in expected_here(placed, local, hosts, config.name):
+        for target, _ in expected_here(placed, local, host.names, cluster):
             missing[target.daemon] = replace(target, not_running=True)
     seen = {t.daemon for t in targets}
     for daemon, target in known.items():

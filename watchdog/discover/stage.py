@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from watchdog.discover.local import LocalDiscovery
-from watchdog.discover.mapped import label_roles, not_running
+from watchdog.discover.mapped import HostIdentity, label_roles, not_running
 from watchdog.discover.static import static_targets
 from watchdog.host import sockdiag
 from watchdog.model import ProbeRun
@@ -34,6 +34,7 @@ class Found:
 
     targets: list[Target]
     runs: list[ProbeRun]
+    host: str  # the name the map knows this host by (see HostIdentity)
     listening: Mapping[int, sockdiag.TcpSocket] = field(default_factory=dict)  # by inode
 
 
@@ -51,26 +52,38 @@ class Discovery:
         self.local.configure(found.proc_root, found.process_names, found.clusters)
         self.config = config
         self.static = static_targets(found.static_targets)  # they change only with the config
+        self.host = HostIdentity.of(config.cluster.hostname)
 
     def run(self, cluster_map: ClusterMap | None, known: Mapping[str, Target]) -> Found:
         """Every target of this cycle; ``known``: the OSDs earlier cycles saw, by daemon name."""
         static = list(self.static)
         if not self.config.discovery.local:
-            return Found(static + not_running(static, known, None, self.config.cluster), [])
+            gone = self._gone(static, known, None)
+            return Found(static + gone, [], self.host.name_in(cluster_map, static))
         started = time.monotonic()
         try:
             local, listening = self.local.discover(sockdiag.dump_listeners)
         except OSError as exc:  # SockDiagError is one
-            return self._failed(exc, known, static, time.monotonic() - started)
+            return self._failed(exc, known, static, cluster_map, time.monotonic() - started)
         if cluster_map is not None:
             local = [label_roles(t, cluster_map) for t in local]
         targets = local + static
-        gone = not_running(targets, known, cluster_map, self.config.cluster)
+        gone = self._gone(targets, known, cluster_map)
         run = ProbeRun("discover", time.monotonic() - started)
-        return Found(targets + gone, [run], listening)
+        return Found(targets + gone, [run], self.host.name_in(cluster_map, targets), listening)
+
+    def _gone(
+        self, targets: list[Target], known: Mapping[str, Target], placed: ClusterMap | None
+    ) -> list[Target]:
+        return not_running(targets, known, placed, self.host, self.config.cluster.name)
 
     def _failed(
-        self, exc: Exception, known: Mapping[str, Target], static: list[Target], took: float
+        self,
+        exc: Exception,
+        known: Mapping[str, Target],
+        static: list[Target],
+        cluster_map: ClusterMap | None,
+        took: float,
     ) -> Found:
         # Our failure (our own fd limit, say), not the OSDs': every process seen before is
         # unobservable this cycle, never "exited"; and the map saying an OSD belongs here is
@@ -83,5 +96,6 @@ class Discovery:
             if t.incarnation is not None
         ]
         targets = blind + static
-        gone = not_running(targets, known, None, self.config.cluster)
-        return Found(targets + gone, [ProbeRun("discover", took, str(exc))])
+        gone = self._gone(targets, known, None)
+        run = ProbeRun("discover", took, str(exc))
+        return Found(targets + gone, [run], self.host.name_in(cluster_map, targets))
