@@ -45,6 +45,8 @@ INVALID = {
     "ratio-above-one.toml": ["assess.fd_pressure_ratio: must be at most 1, got 1.5"],
     "unfence-without-fence.toml": ["act: steps: unfence needs a fence before it"],
     "webhook-without-url.toml": ["act: steps: webhook needs webhook_url"],
+    # Any duration is at most an hour; the mgr module refuses a longer report interval.
+    "keepalive-too-long.toml": ["report.keepalive_seconds: must be at most 3600, got 7200.0"],
     "not-toml.toml": [
         "not valid TOML: Expected ']' at the end of a table declaration (at line 1, column 6)"
     ],

@@ -290,8 +290,8 @@ class ReportConfig:
     # something the module shows changed (a state, an event, a remote result), after a
     # failure, and otherwise every keepalive. Each report costs the mgr about a millisecond
     # of CPU (bench/RESULTS.md), so 1,000 hosts at the keepalive cost it 1/30 of the
-    # interval's. The module's max_report_age (60 s by default) must stay above the
-    # keepalive, or a quiet host reads as OSD_WATCHDOG_DOWN.
+    # interval's. The report says its keepalive, and the module waits two of them (or its
+    # max_report_age, if longer) before it calls this host silent (OSD_WATCHDOG_DOWN).
     interval_seconds: Seconds = 10.0
     keepalive_seconds: Seconds = 30.0
     timeout_seconds: Seconds = 10.0

@@ -35,6 +35,14 @@ class Received(NamedTuple):
     report: Report
     at: float  # wall clock of receipt (or of the module's start, for a report it reloaded)
 
+    def limit(self, max_age: float) -> float:
+        """How long this host may stay silent: ``max_report_age``, or two of its keepalives.
+
+        A watchdog configured to send an unchanged report rarely is never called silent
+        between two of its reports.
+        """
+        return max(max_age, 2 * self.report.interval)
+
 
 class Part(NamedTuple):
     """One host's contribution to the checks, made when it reports."""
@@ -154,13 +162,13 @@ class Book:
         their store keys go too.
         """
         for host, received in self.reports.items():
-            if now - received.at > self.max_age:
+            if now - received.at > received.limit(self.max_age):
                 self._withdraw(host)
         self._silent = self._silent_hosts(now)
         gone = [
             h
             for h, r in self.reports.items()
-            if h not in self.view.owners and now - r.at > self.max_age
+            if h not in self.view.owners and now - r.at > r.limit(self.max_age)
         ]
         for host in gone:
             self._withdraw(host)
@@ -177,8 +185,9 @@ class Book:
             up = self.view.up_on(host)
             received = self.reports.get(host)
             last = received.at if received else self.started
-            if up and now - last > self.max_age:
-                lines[host] = silent_line(host, received.at if received else None, self.max_age, up)
+            limit = received.limit(self.max_age) if received else self.max_age
+            if up and now - last > limit:
+                lines[host] = silent_line(host, received.at if received else None, limit, up)
         return lines
 
     # -- the checks ---------------------------------------------------------------------
@@ -260,7 +269,7 @@ class Book:
                     cause=verdict.cause,
                     watchdog=received.report.watchdog,
                     report_age=round(age, 1),
-                    stale=age > self.max_age,
+                    stale=age > received.limit(self.max_age),
                 )
             rows.append(row)
         return rows

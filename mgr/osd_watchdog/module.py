@@ -1,7 +1,7 @@
 """ceph-mgr module: the watchdogs' zombie verdicts as Ceph health checks.
 
 Each host's osd-watchdog calls ``ceph osd-watchdog report -i -`` with its verdicts every
-report interval (and at once when a verdict changes). The module keeps each host's latest
+report keepalive (and at once when a verdict changes). The module keeps each host's latest
 report (book.py) and raises:
 
 * OSD_ACCEPT_DEAD (HEALTH_ERR): an OSD the map says is up, whose watchdog found its client
@@ -10,8 +10,9 @@ report (book.py) and raises:
 * OSD_FD_PRESSURE (HEALTH_WARN): an OSD near its open-files limit.
 * OSD_UNREACHABLE (HEALTH_WARN): other hosts cannot reach an OSD its own host sees answer.
 * OSD_WATCHDOG_DOWN (HEALTH_WARN): a host with up OSDs whose watchdog reported once and
-  has not within ``max_report_age`` seconds since, so a silent watchdog is itself visible
-  (with ``warn_unreported_hosts``, also hosts whose watchdog never reported).
+  has not within ``max_report_age`` seconds since (or two of the keepalives its reports
+  declare, if longer), so a silent watchdog is itself visible (with
+  ``warn_unreported_hosts``, also hosts whose watchdog never reported).
 
 What it costs the mgr: a report is judged against a view of the OSD map made when the map
 changes (at most every MAP_EVERY seconds), not per report, and changes only its own host's

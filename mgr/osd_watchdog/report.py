@@ -21,6 +21,7 @@ MAX_TEXT = 1000  # characters of a cause or an event message
 MAX_NAME = 253  # a host name (DNS's limit)
 MAX_ID = 2**31 - 1  # Ceph's OSD ids and fd counts are 32-bit signed
 MAX_SECONDS = 10.0**10  # wall-clock times and durations: until the year 2286
+MAX_INTERVAL = 3600.0  # the longest keepalive a report may declare
 
 
 class ReportError(ValueError):
@@ -121,6 +122,8 @@ def parse_report(text: str) -> Report:
     if not host or host != host.strip() or "/" in host:
         raise ReportError(f"report: host {host!r} is not a host name")
     interval = _number(raw, "interval", "report", low=0.001)
+    if interval > MAX_INTERVAL:  # it lengthens how long the host may stay silent
+        raise ReportError(f"report: interval must be at most {MAX_INTERVAL:g} s, not {interval:g}")
     osds = _field(raw, "osds", list, "report")
     events = _field(raw, "events", list, "report")
     remote = raw.get("remote", [])  # optional: only watchdogs with remote probes send it

@@ -119,7 +119,8 @@ class Watched:
             if seen == wanted:
                 return
             threading.Event().wait(0.25)  # polling the daemon's /metrics; bounded
-        pytest.fail(f"states {seen} never became {wanted}")
+        said = "".join(self.daemon.lines[-15:])  # why, in the watchdog's own words
+        pytest.fail(f"states {seen} never became {wanted}; its last log lines:\n{said}")
 
 
 class Watch(Watched):

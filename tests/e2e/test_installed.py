@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -139,3 +140,4 @@ def test_the_installed_packages_catch_a_zombie_and_put_it_in_ceph_health(install
         watch.wait_states(HEALTHY, timeout=30)
     finally:
         watch.stop()
+        sys.stdout.write("".join(watch.daemon.lines[-40:]))  # shown when the test fails

@@ -68,7 +68,13 @@ def reporting_watch(watch_factory, ceph, assess=None):
     return watch_factory(
         ceph,
         sections={
-            "report": {"enabled": True, "interval_seconds": REPORT_EVERY},
+            # An unchanged report every REPORT_EVERY too: the module's age limit (MAX_AGE)
+            # is set short so that a silent watchdog shows in seconds.
+            "report": {
+                "enabled": True,
+                "interval_seconds": REPORT_EVERY,
+                "keepalive_seconds": REPORT_EVERY,
+            },
             "assess": assess or {},
         },
         source="cli",
@@ -241,7 +247,7 @@ def test_a_mgr_failover_keeps_the_check(ceph, watch_factory):
         ceph,
         # Reports only at a state change, or every 60 s: the standby must raise the check
         # from what the active one kept, not from a fresh report.
-        sections={"report": {"enabled": True, "interval_seconds": 60.0}},
+        sections={"report": {"enabled": True, "interval_seconds": 60.0, "keepalive_seconds": 60.0}},
         source="cli",
         client_name="client.osd-watchdog",
         keyring=str(reporter_key(ceph)),
@@ -381,7 +387,12 @@ def far_watch(watch_factory, cluster, spaces, i: int):
         cluster,
         sections={
             "discovery": {"local": False},
-            "report": {"enabled": True, "interval_seconds": REPORT_EVERY, "remote_probes": True},
+            "report": {
+                "enabled": True,
+                "interval_seconds": REPORT_EVERY,
+                "keepalive_seconds": REPORT_EVERY,
+                "remote_probes": True,
+            },
         },
         prefix=spaces.prefix(i),
         source="cli",

@@ -131,7 +131,7 @@ def test_fence_restart_verify_unfence_leaves_the_osd_up_in_and_healthy(ceph, wat
     watch = watch_factory(
         ceph,
         act={"dry_run": False, "restart_command": restart},
-        sections={"report": {"enabled": True, "interval_seconds": 2.0}},
+        sections={"report": {"enabled": True, "interval_seconds": 2.0, "keepalive_seconds": 2.0}},
         source="rados",
     )
     watch.wait_states(HEALTHY)

@@ -133,6 +133,21 @@ def test_a_silent_host_with_up_osds_is_reported_after_max_age_and_its_verdicts_a
     assert "OSD_WATCHDOG_DOWN" not in kept.health_checks()
 
 
+def test_a_host_that_declares_a_long_keepalive_is_given_two_of_them_before_it_is_silent():
+    # A watchdog with report.keepalive_seconds = 60 sends an unchanged report every 60 s:
+    # with max_report_age at 60 s it would read as silent between two reports.
+    kept = book_with(report_text(host="a", osds=[verdict()], interval=60))
+    kept.tick(NOW + 119)
+    checks = kept.health_checks()
+    assert "OSD_WATCHDOG_DOWN" not in checks
+    assert "OSD_ACCEPT_DEAD" in checks  # its verdict still counts
+    kept.tick(NOW + 121)
+    checks = kept.health_checks()
+    assert "OSD_ACCEPT_DEAD" not in checks
+    (line,) = checks["OSD_WATCHDOG_DOWN"]["detail"]
+    assert ", limit 120s (" in line
+
+
 def test_a_staged_rollout_is_quiet_hosts_that_never_reported_raise_nothing():
     kept = book_with(report_text(host="a", osds=[verdict("osd.0", "healthy")]))
     kept.tick(NOW + 3600)

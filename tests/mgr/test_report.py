@@ -36,6 +36,7 @@ from watchdog.export_mgr import MgrReporter
         (report_text(osds=[verdict(since=float("inf"))]), "osds[0]: since must be a finite number"),
         (report_text(osds=[verdict(since=-5)]), "osds[0]: since must be a finite number from 0"),
         (report_text(interval=float("nan")), "report: interval must be a finite number"),
+        (report_text(interval=86400), "report: interval must be at most 3600 s, not 86400"),
         (
             report_text(events=[{"time": float("-inf"), "message": "x"}]),
             "events[0]: time must be a finite",
