@@ -101,10 +101,7 @@ def settings(tmp_path, **act) -> Settings:
 
 def finish(remediator: Remediator, timeout: float = 30) -> None:
     """Wait (bounded) for every job to end."""
-    deadline = time.monotonic() + timeout
-    for job in list(remediator._jobs.values()):
-        job.thread.join(timeout=max(0.1, deadline - time.monotonic()))
-    remediator._reap()
+    assert remediator.wait_idle(timeout), f"jobs still running: {remediator.running()}"
 
 
 def audit(tmp_path) -> list[dict]:
@@ -194,7 +191,7 @@ def test_one_remediation_at_a_time_and_the_next_waits_its_turn(tmp_path, remedia
     while ("osd down", ["1"]) not in mon.sent and time.monotonic() < deadline:
         threading.Event().wait(0.02)
     remediator.consider(snapshot(*two), [])
-    assert set(remediator._jobs) == {"osd.1"}  # osd.2 waits while osd.1 is held
+    assert remediator.running() == {"osd.1"}  # osd.2 waits while osd.1 is held
     assert all(ids != ["osd.2"] for _, ids in mon.sent)
     gate.write_text("")
     finish(remediator)
@@ -216,7 +213,7 @@ def test_an_osd_healed_while_waiting_is_not_acted_on(tmp_path, remediators):
     gate.write_text("")
     finish(remediator)
     remediator.consider(snapshot(*healed), [])
-    assert set(remediator._jobs) == set()
+    assert remediator.running() == set()
     assert [r["ceph_daemon"] for r in audit(tmp_path) if r["result"] == "started"] == ["osd.1"]
 
 

@@ -155,6 +155,26 @@ class Remediator:
         """The counters and fences, as Snapshot fields."""
         return self.outcomes.counts()
 
+    def running(self) -> set[str]:
+        """The OSDs a job is working on now (finished jobs are reaped first)."""
+        self._reap()
+        with self._lock:
+            return set(self._jobs)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job runs (for a one-shot command, or a test); False on the timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                threads = [job.thread for job in self._jobs.values() if job.thread is not None]
+            if not threads:
+                return True
+            for thread in threads:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            self._reap()
+            if time.monotonic() >= deadline:
+                return not self.running()
+
     # --- a job's side ---
 
     def _decide(self, job: Job) -> None:
