@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -103,18 +104,34 @@ def test_a_frozen_watchdog_suspends_judgment_instead_of_blaming_osds(sim, caplog
     cycle_until(watchdog, lambda s: state_of(s, "osd.1") == "zombie")
 
 
+def loops_total(port: int) -> float:
+    """Cycles the daemon has finished, from its /metrics."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith("osd_watchdog_loops_total "):
+                return float(line.split()[1])
+    raise AssertionError("no osd_watchdog_loops_total in /metrics")
+
+
 def test_sigstop_longer_than_the_interval_causes_no_false_transition(sim, tmp_path):
     config = tmp_path / "watchdog.toml"
-    write_config(config, sim.cluster, unused_port())
+    port = unused_port()
+    write_config(config, sim.cluster, port)
     daemon = Daemon(config)
     try:
         for osd in ("osd.0", "osd.1", "osd.2"):
             daemon.wait_for_log(f"{osd}: starting -> healthy")
         for _ in range(3):
             daemon.proc.send_signal(signal.SIGSTOP)
-            threading.Event().wait(2.0)  # eight intervals frozen
+            threading.Event().wait(2.0)  # eight intervals frozen: the fault itself
             daemon.proc.send_signal(signal.SIGCONT)
-            threading.Event().wait(1.0)
+            # Thawed, it must go on cycling (and judge those cycles): wait for two more.
+            thawed = loops_total(port)
+            deadline = time.monotonic() + 10
+            while loops_total(port) < thawed + 2 and time.monotonic() < deadline:
+                threading.Event().wait(0.1)  # bounded by the deadline
+            assert loops_total(port) >= thawed + 2, "no cycle ran after SIGCONT"
     finally:
         code = daemon.stop()
     assert code == 0
