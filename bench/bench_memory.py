@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 from common import HERE, SMOKE, TICKS, Blackbox, free_port, machine, rss_mib
@@ -46,7 +47,7 @@ def cpu_with_children(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
-    found = []
+    found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         text = (task / "children").read_text().split()
         found.extend(int(c) for c in text)
@@ -68,7 +69,7 @@ def restful_view(cluster: CephCluster) -> dict[str, str]:
     }
 
 
-def measure(cluster: CephCluster, work: Path, source: str, extra: dict[str, str]) -> dict:
+def measure(cluster: CephCluster, work: Path, source: str, extra: dict[str, str]) -> dict[str, Any]:
     port = free_port()
     view = {"source": f'"{source}"', "conf": f'"{cluster.conf}"'}
     view |= {"keyring": f'"{cluster.keyring}"'} | (extra if source == "restful" else {})

@@ -45,13 +45,16 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self
 
 from common import HERE, SMOKE, TICKS, arg, machine
 
 sys.path.insert(0, str(HERE.parent))  # the end-to-end suite's throw-away cluster
 from tests.e2e.cluster import CephCluster
 from watchdog.monitor import load_rados
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 HOSTS = int(arg(0, 10 if SMOKE else 1000))
 PER_HOST = int(arg(1, 3 if SMOKE else 10))
@@ -86,9 +89,10 @@ class Mon:
         ret, out, status = self.handle.mgr_command(request, inbuf, timeout=60)
         return ret, out, status
 
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         _, out, _ = self.mon(prefix="health", detail="detail", format="json")
-        return json.loads(out)
+        answer: dict[str, Any] = json.loads(out)
+        return answer
 
 
 def grow_map(mon: Mon, hosts: int, per_host: int) -> list[list[int]]:
@@ -284,7 +288,7 @@ def window(pid: int, groups: Groups) -> dict[str, float]:
     return used
 
 
-def until(condition, timeout: float, step: float = 0.02) -> float:
+def until(condition: Callable[[], object], timeout: float, step: float = 0.02) -> float:
     """Seconds until ``condition()`` holds; fails after ``timeout``."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:

@@ -71,7 +71,7 @@ class Cost:
         )
 
 
-def measure(name: str, pids: list[int], ask: Callable[[int], None]) -> Cost:
+def measure(name: str, pids: list[int], ask: Callable[[int], object]) -> Cost:
     """ROUNDS rounds of ``ask(osd)`` for every OSD, one after another."""
     for osd in OSDS:  # warm: sockets found, connections made, caches filled
         ask(osd)

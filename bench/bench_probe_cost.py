@@ -108,7 +108,7 @@ def measure_watchdog(sim: SimCluster, work: Path) -> tuple[float, float, int]:
             except requests.ConnectionError:
                 time.sleep(0.1)
         threading.Event().wait(WARMUP)
-        stop, scrapes = threading.Event(), []
+        stop, scrapes = threading.Event(), list[float]()
         scraper = threading.Thread(target=scrape_every, args=(port, stop, scrapes))
         cpu0, loops0 = cpu_seconds(proc.pid), loops(port)
         scraper.start()

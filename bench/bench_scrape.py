@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common import SMOKE, arg, machine
 
@@ -30,6 +31,9 @@ from watchdog.config import parse_config
 from watchdog.daemon import Watchdog
 from watchdog.export import Health, SnapshotMetrics, serve
 from watchdog.sim.cluster import SimCluster
+
+if TYPE_CHECKING:
+    from watchdog.model import Snapshot
 
 CYCLES = 3 if SMOKE else 7
 SCRAPES = 5 if SMOKE else 40
@@ -52,13 +56,14 @@ class Publisher:
 
     def __init__(self, watchdog: Watchdog) -> None:
         self.watchdog = watchdog
-        self.snapshot = watchdog.latest()
+        first = watchdog.latest()
+        assert first is not None, "run a cycle first"
+        self.snapshot = first
 
     def publish(self) -> None:
-        assert self.snapshot is not None
         self.snapshot = dataclasses.replace(self.snapshot, cycles=self.snapshot.cycles + 1)
 
-    def latest(self):
+    def latest(self) -> Snapshot:
         return self.snapshot
 
 

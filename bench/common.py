@@ -12,8 +12,12 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 HERE = Path(__file__).resolve().parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -34,7 +38,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def timed(repeat: int, work) -> float:
+def timed(repeat: int, work: Callable[[], object]) -> float:
     """Median wall time of ``repeat`` calls."""
     times = []
     for _ in range(repeat):

@@ -64,6 +64,7 @@ class Daemon:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
+        assert self.proc.stderr is not None
         for line in self.proc.stderr:
             with self.changed:
                 self.lines.append(line)
@@ -98,5 +99,6 @@ class Daemon:
             self.proc.kill()  # our own child, by pid: never leave it behind
             self.proc.wait(timeout=5)
             raise
-        self.proc.stderr.close()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
         return code

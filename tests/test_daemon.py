@@ -92,15 +92,16 @@ def test_a_frozen_watchdog_suspends_judgment_instead_of_blaming_osds(sim, caplog
     cycle_until(watchdog, lambda s: all(r.status.state.value == "healthy" for r in s.osds))
     sim.command(1, "stall")  # a real failure arrives while we are frozen
     deadline = watchdog.config.loop.cycle_deadline
-    watchdog.probers.banner = FrozenBannerProbe(watchdog.probers.banner, deadline + 1.0)
-    before = {r.observation.target.daemon: r.status.state for r in watchdog.latest().osds}
+    real = watchdog.probers.banner
+    watchdog.probers.banner = FrozenBannerProbe(real, deadline + 1.0)  # type: ignore[assignment]
+    latest = watchdog.latest()
+    assert latest is not None
+    before = {r.observation.target.daemon: r.status.state for r in latest.osds}
     snapshot = watchdog.cycle()
     assert {r.observation.target.daemon: r.status.state for r in snapshot.osds} == before
     assert snapshot.self_stalls == 1
     assert "suspending judgment for this cycle" in caplog.text
-    watchdog.probers.banner = (
-        watchdog.probers.banner.real
-    )  # thawed: the stalled OSD is judged as before
+    watchdog.probers.banner = real  # thawed: the stalled OSD is judged as before
     cycle_until(watchdog, lambda s: state_of(s, "osd.1") == "zombie")
 
 

@@ -89,7 +89,7 @@ def imports(path: Path, top: Path = PACKAGE, everything: bool = False) -> set[st
     """The package's modules ``path`` imports (``everything``: every top-level name too)."""
     me = module_name(path, top).split(".")
     package = me if path.name == "__init__.py" else me[:-1]
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             base = node.module.split(".") if node.module else []

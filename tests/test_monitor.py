@@ -60,6 +60,7 @@ def test_an_unreachable_monitor_fails_through_librados(tmp_path):
         unavailable("the librados binding (python3-rados) is not installed")
     config = cluster_config(source="rados", conf=str(unreachable_conf(tmp_path)))
     client = make_client(config)
+    assert client is not None
     with pytest.raises(MonitorError, match="librados connect"):
         client.command("osd dump", timeout=1)
     client.close()

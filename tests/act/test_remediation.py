@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,9 @@ class RecordingMon:
 
     def __init__(self, osds: int = 4) -> None:
         self.flags: set[str] = set()
-        self.osd_state = {f"osd.{i}": {"up": True, "state": ["exists", "up"]} for i in range(osds)}
+        self.osd_state: dict[str, dict[str, Any]] = {
+            f"osd.{i}": {"up": True, "state": ["exists", "up"]} for i in range(osds)
+        }
         self.ok_to_stop = True
         self.sent: list[tuple[str, list[str]]] = []
         self.gate = threading.Event()
@@ -70,6 +73,9 @@ class RecordingMon:
     def ask(self, prefix: str, ids: list[str], timeout: float) -> Answer:  # noqa: ARG002
         said = json.dumps({"ok_to_stop": self.ok_to_stop, "osds": [int(i) for i in ids]})
         return Answer(0 if self.ok_to_stop else -16, said.encode(), "")
+
+    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float, fmt: str = "json") -> Answer:  # noqa: ARG002
+        return Answer(-95, b"", "no mgr here")  # EOPNOTSUPP: a remediation asks no module
 
     def close(self) -> None:
         pass

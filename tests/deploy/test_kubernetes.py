@@ -2,7 +2,7 @@
 
 import tomllib
 
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 

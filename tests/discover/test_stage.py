@@ -18,7 +18,7 @@ def config(**discovery):
 
 
 def placed(daemon: str, hostname: str, *, up: bool = True) -> MapOsd:
-    endpoint = Endpoint("10.0.0.1", 6800, Role.PUBLIC, Msgr.V2)
+    endpoint = Endpoint("10.0.0.1", 6800, Msgr.V2, Role.PUBLIC)
     return MapOsd(daemon, up=up, in_=True, endpoints=(endpoint,), hostname=hostname)
 
 

@@ -162,7 +162,7 @@ class Watch(Watched):
     def write_config(self, **act: object) -> None:
         """(Re)write the config file; ``act`` changes keys of [act]."""
         self.acting |= act
-        base = {
+        base: dict[str, dict[str, object]] = {
             "loop": {"interval_seconds": 0.5, "probe_timeout_seconds": 0.5},
             "web": {"listen_address": f"127.0.0.1:{self.port}"},
             "discovery": {"clusters": [self.cluster.name]},

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import Watched, require_ceph, throwaway_cluster, unavailable
+from tests.conftest import unavailable
+from tests.e2e.conftest import Watched, require_ceph, throwaway_cluster
 from tests.e2e.faults import unmute_listeners
 from tests.e2e.releases import Release, fresh_root, install_debs, root_of
 from tests.e2e.test_mgr_module import MAX_AGE, enable_module, health, wait_health

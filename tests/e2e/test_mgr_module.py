@@ -338,9 +338,10 @@ def test_hostile_reports_are_refused_change_nothing_and_the_module_goes_on(ceph)
         assert sent.returncode != 0, body
         assert reason in sent.stderr
     # A thousand hosts the map does not have, through librados (a CLI child each is slow).
+    rados = load_rados()
+    assert rados is not None  # the cluster's own binding: require_ceph made sure
     client = RadosClient(
-        ClusterConfig(conf=ceph.conf, keyring=key, client_name="client.osd-watchdog"),
-        load_rados(),
+        ClusterConfig(conf=ceph.conf, keyring=key, client_name="client.osd-watchdog"), rados
     )
     try:
         codes = {

@@ -79,6 +79,7 @@ def test_a_fence_lets_a_write_hanging_on_the_zombie_complete(ceph, watch_factory
     )
     watch.wait_states(HEALTHY)
     rados = load_rados()
+    assert rados is not None
     measured: list[float] = []
     fences: list[float] = []
     for run in range(5):

@@ -220,14 +220,17 @@ def runbook(row: str, column: int) -> str:
     text = (CHECKOUT / "docs" / "runbook.md").read_text()
     line = next(ln for ln in text.splitlines() if ln.startswith(f"| {row} |"))
     cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
-    command = re.search(r"`([^`]+)`", cells[column]).group(1)
-    return command.replace("\\|", "|").replace("N", "1")
+    quoted = re.search(r"`([^`]+)`", cells[column])
+    assert quoted is not None, line
+    return quoted.group(1).replace("\\|", "|").replace("N", "1")
 
 
 def container_pid(host: Host, daemon: str) -> str:
     """The pid of a daemon as the booted host's own tools see it."""
     status = Path(f"/proc/{host.cluster.pid(daemon)}/status").read_text()
-    return re.search(r"^NSpid:\s+\S+\s+(\S+)", status, re.MULTILINE).group(1)
+    pids = re.search(r"^NSpid:\s+\S+\s+(\S+)", status, re.MULTILINE)
+    assert pids is not None, f"{daemon} is in no pid namespace of its own"
+    return pids.group(1)
 
 
 @pytest.mark.parametrize("kind", ["package", "cephadm"])

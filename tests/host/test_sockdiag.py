@@ -1,12 +1,13 @@
 """The netlink sock_diag reader against real sockets on this host."""
 
 import socket
+from collections.abc import Iterable
 
 from tests.conftest import unavailable
 from watchdog.host.sockdiag import TcpSocket, _port_filter, dump_established, dump_listeners
 
 
-def find(port: int, sockets: list[TcpSocket]) -> TcpSocket:
+def find(port: int, sockets: Iterable[TcpSocket]) -> TcpSocket:
     (match,) = [s for s in sockets if s.port == port]
     return match
 

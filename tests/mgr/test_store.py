@@ -11,7 +11,7 @@ LIMIT = 65_536  # mon_config_key_max_entry_size (Ceph 16.2.15's default)
 
 def saved(kept):
     """Every store key the module would write for the book, with its value."""
-    found = {}
+    found: dict[str, str] = {}
     for host in kept.reports:
         values = store.host_values(kept, host)
         found.update(zip(store.keys(host, len(values)), values, strict=True))

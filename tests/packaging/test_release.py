@@ -33,7 +33,9 @@ def deb_field(deb: Path, name: str) -> str:
 def test_the_version_is_one_and_every_changelog_names_it():
     assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
     changelog = (CHECKOUT / "CHANGELOG.md").read_text()
-    assert re.search(r"^## (\S+)", changelog, re.MULTILINE).group(1) == __version__
+    newest = re.search(r"^## (\S+)", changelog, re.MULTILINE)
+    assert newest is not None
+    assert newest.group(1) == __version__
     debian = (CHECKOUT / "debian" / "changelog").read_text().splitlines()[0]
     assert debian.startswith(f"ceph-osd-watchdog ({__version__}) ")
     manual = (CHECKOUT / "docs" / "osd-watchdog.1").read_text()

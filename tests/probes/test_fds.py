@@ -24,7 +24,7 @@ sys.stdin.read()
 
 @pytest.fixture
 def holder():
-    procs = []
+    procs: list[subprocess.Popen[str]] = []
 
     def start(count: int) -> tuple[subprocess.Popen[str], int]:
         proc = subprocess.Popen(
@@ -34,11 +34,14 @@ def holder():
             text=True,
         )
         procs.append(proc)
+        assert proc.stdout is not None
         return proc, int(proc.stdout.readline())
 
     yield start
     for proc in procs:
-        proc.stdin.close()
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.close()  # the holder exits
         proc.stdout.close()
         proc.wait(timeout=10)
 

@@ -34,7 +34,8 @@ class AdminSocket:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(str(self.path))
         self.sock.listen(8)
-        self.answers, self.silent, self.asked = answers, silent, []
+        self.answers, self.silent = answers, silent
+        self.asked: list[dict[str, str]] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:

@@ -66,7 +66,7 @@ def test_a_listener_nobody_accepts_from_is_no_banner(server):
 
 def fill_accept_queue(port, limit=8):
     """Connect until the kernel starts dropping SYNs; return the connections made."""
-    held = []
+    held: list[socket.socket] = []
     for _ in range(limit):
         sock = socket.socket()
         sock.settimeout(0.3)

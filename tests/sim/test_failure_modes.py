@@ -7,8 +7,15 @@ import pytest
 from tests.conftest import cycle_until, fast_config, state_of
 from watchdog.config import parse_config
 from watchdog.daemon import Watchdog
-from watchdog.model import Outcome, Role, State
+from watchdog.model import Outcome, Role, Snapshot, State
 from watchdog.sim.cluster import SimCluster
+
+
+def record(seen: list[str], snapshot: Snapshot, daemon: str) -> str:
+    """Keep the OSD's state of every cycle, and give it."""
+    seen.append(state_of(snapshot, daemon))
+    return seen[-1]
+
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +88,9 @@ def test_a_slow_but_alive_accept_never_changes_state():
             watchdog,
             lambda s: len(s.osds) == 3 and all(r.status.state is State.HEALTHY for r in s.osds),
         )
-        before = {r.observation.target.daemon: dict(r.transitions) for r in watchdog.latest().osds}
+        latest = watchdog.latest()
+        assert latest is not None
+        before = {r.observation.target.daemon: dict(r.transitions) for r in latest.osds}
         cluster.command(1, "slow", "0.2")
         pause = threading.Event()
         for _ in range(12):
@@ -99,8 +108,8 @@ def test_a_killed_osd_is_down_then_a_restart_goes_starting_then_healthy(sim):
     snapshot = cycle_until(watchdog, lambda s: state_of(s, "osd.2") == "down")
     assert snapshot.osds[2].status.cause == "process exited"
     sim.restart(2)
-    seen = []
-    cycle_until(watchdog, lambda s: seen.append(state_of(s, "osd.2")) or seen[-1] == "healthy")
+    seen: list[str] = []
+    cycle_until(watchdog, lambda s: record(seen, s, "osd.2") == "healthy")
     assert "starting" in seen
     assert "zombie" not in seen
     assert "suspect" not in seen
@@ -113,10 +122,10 @@ def test_a_leak_is_fd_pressure_before_accept_fails_and_zombie_after():
     with SimCluster(3, nofile=256) as cluster:
         watchdog = healthy_watchdog(cluster.cluster)
         cluster.command(1, "leak", "40")
-        seen = []
+        seen: list[str] = []
         cycle_until(
             watchdog,
-            lambda s: seen.append(state_of(s, "osd.1")) or seen[-1] == "zombie",
+            lambda s: record(seen, s, "osd.1") == "zombie",
             max_cycles=80,
         )
         assert "fd_pressure" in seen
