@@ -34,6 +34,7 @@ RANKS = {
     "watchdog.host": 1,
     "watchdog.monitor": 1,
     "watchdog.notify": 1,
+    "watchdog.worker": 1,  # the background thread the map watcher and the reporter share
     "watchdog.sim": 1,  # simulated OSDs: processes to look at, used by the demo and tests
     # The stages, in order.
     "watchdog.discover": 2,

@@ -2,11 +2,13 @@
 
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import require_tool, unavailable
-from watchdog.config import parse_config
+from watchdog.config import load_config, parse_config
+from watchdog.daemon import Watchdog
 from watchdog.discover.mapwatch import MapWatcher
 from watchdog.errors import MonitorError
 from watchdog.monitor import CliClient, RadosClient, load_rados, make_client
@@ -100,3 +102,63 @@ def test_a_monitor_answering_garbage_is_a_failed_refresh_not_a_crash(tmp_path, a
     assert status.last_ok is False
     assert status.cluster_map is None
     assert status.last_error  # says why: "not JSON" or "unexpected osd dump"
+
+
+def sample_cli(tmp_path, name: str):
+    """A `ceph` CLI that answers `osd dump` and `osd metadata` with the real samples."""
+    samples = Path(__file__).resolve().parent / "fixtures" / "ceph-samples"
+    fake = tmp_path / name
+    fake.write_text(
+        f"#!{sys.executable}\nimport sys\n"
+        f"which = 'osd-metadata' if 'metadata' in sys.argv else 'osd-dump'\n"
+        f"print(open(f'{samples}/{{which}}.json').read())\n"
+    )
+    fake.chmod(0o755)
+    return fake
+
+
+def test_a_reload_reconfigures_the_map_watcher_in_place(tmp_path):
+    path = tmp_path / "watchdog.toml"
+
+    def write(command: str, timeout: float, source: str = "cli") -> None:
+        path.write_text(
+            f'[cluster]\nsource = "{source}"\nceph_command = "{command}"\n'
+            f"timeout_seconds = {timeout}\nrefresh_seconds = 3600\n"
+            f'[act]\nstate_dir = "{tmp_path / "state"}"\n'
+        )
+
+    first, second = sample_cli(tmp_path, "ceph-a"), sample_cli(tmp_path, "ceph-b")
+    write(str(first), 5)
+    watchdog = Watchdog(load_config(path), path, acting=False)
+    watcher = watchdog.map_watcher
+    assert watcher is not None
+    watchdog.refresh_map()
+    held = watcher.status().cluster_map
+    assert held is not None
+
+    # Timings only: the same watcher, client, map and counters.
+    client = watcher.client
+    write(str(first), 7)
+    assert watchdog.reload()
+    assert watchdog.map_watcher is watcher
+    assert watcher.client is client
+    assert watcher.config.timeout_seconds == 7
+    assert (watcher.status().attempts, watcher.status().cluster_map) == (1, held)
+
+    # Another client: the map and counters stay; the new client is swapped in by the next
+    # refresh (the watcher's own thread, in the daemon), never under a request in flight.
+    write(str(second), 7)
+    assert watchdog.reload()
+    assert watchdog.map_watcher is watcher
+    assert watcher.status().cluster_map is not None
+    assert watcher.client is client
+    watchdog.refresh_map()
+    assert watcher.client is not client
+    assert isinstance(watcher.client, CliClient)
+    assert str(second) in watcher.client.argv
+    assert (watcher.status().attempts, watcher.status().failures) == (2, 0)
+
+    # No cluster view any more: the watcher goes.
+    write(str(second), 7, source="none")
+    assert watchdog.reload()
+    assert watchdog.map_watcher is None

@@ -62,11 +62,7 @@ class Watchdog:
     def _apply(self, config: Config, *, reloading: bool = False) -> None:
         """The config's settings to every part; on a reload, in place where state lives."""
         self.config = config
-        if self.map_watcher is not None:
-            self.map_watcher.stop()
-        self.map_watcher = MapWatcher.from_config(config.cluster)
-        if self._watching and self.map_watcher is not None:
-            self.map_watcher.start()
+        self._apply_map_watcher(config)
         if self.remediator is not None:
             # Never stopped on a reload: running remediations finish under their settings,
             # and the guards' history, the lock and the fences stay with the same owner.
@@ -79,6 +75,20 @@ class Watchdog:
             # public listener closed) and the fd trend outlive it.
             self.discovery.configure(config)
             self.probers = Probers.from_config(config, keep=self.probers)
+
+    def _apply_map_watcher(self, config: Config) -> None:
+        """The map watcher, reconfigured in place while the config gives a cluster view.
+
+        Its map and counters stay; it is made, or stopped, only when that changes.
+        """
+        watcher = self.map_watcher
+        if watcher is not None and watcher.reconfigure(config.cluster):
+            return
+        if watcher is not None:
+            watcher.stop()
+        self.map_watcher = MapWatcher.from_config(config.cluster)
+        if self._watching and self.map_watcher is not None:
+            self.map_watcher.start()
 
     def _apply_reporter(self, config: Config) -> None:
         """Reporting to the mgr module: kept (with its queued events) across reloads."""

@@ -28,10 +28,12 @@ from watchdog.errors import MonitorError
 from watchdog.model import Outcome, ReportStatus, Role, State
 from watchdog.monitor import MonClient, make_client
 from watchdog.probes.tcp import probe_banners
+from watchdog.worker import Worker
 
 if TYPE_CHECKING:
     from watchdog.config import Config
     from watchdog.model import OsdReport, Snapshot
+    from watchdog.monitor import Answer
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +52,19 @@ class LogLine:
     message: str
 
 
-class MgrReporter:
+class MgrReporter(Worker):
     """Sends the latest snapshot's verdicts to the mgr module from a thread of its own."""
 
+    name = "mgr-report"
+    work_first = False  # nothing to say before the first snapshot
+
     def __init__(self, config: Config, client: MonClient | None = None) -> None:
+        super().__init__()
         self.config = config
         self.client = client
+        self._stale_client = False  # a reload changed the cluster settings
         self.events: collections.deque[LogLine] = collections.deque(maxlen=MAX_EVENTS)
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._snapshot: Snapshot | None = None
         # The states last offered: a change since then wakes the thread at once. Not the
         # states last sent: while the mgr fails, that would retry every cycle, not every
@@ -90,7 +94,7 @@ class MgrReporter:
                     self._event(f"{key[0]} {said}: {report.status.cause}", snapshot.taken_at)
             changed, self._offered = states != self._offered, states
         if changed:
-            self._wake.set()
+            self.wake()
 
     def audited(self, record: dict[str, Any]) -> None:
         """One remediation audit record (a decision, a step): logged in the cluster once."""
@@ -98,7 +102,7 @@ class MgrReporter:
         if message is not None:
             with self._lock:
                 self._event(message, float(record.get("time", time.time())))
-            self._wake.set()
+            self.wake()
 
     def _event(self, message: str, at: float) -> None:
         # Strictly increasing times: the module logs what is newer than the last it logged.
@@ -107,36 +111,32 @@ class MgrReporter:
 
     # -- the thread ---------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the reporting thread."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="mgr-report", daemon=True)
-        self._thread.start()
+    def period(self) -> float:
+        """Looked at every interval; sent when something changed, else at the keepalive."""
+        return self.config.report.interval_seconds
 
-    def stop(self) -> None:
-        """End the thread (a report in flight ends within its timeout)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.config.report.timeout_seconds + 5)
-            self._thread = None
+    def join_timeout(self) -> float:
+        """A report in flight ends within its timeout."""
+        return self.config.report.timeout_seconds + 5
+
+    def work(self) -> None:
+        """One look: send if there is news, or the keepalive is due."""
+        self.send(keepalive=True)
+
+    def closed(self) -> None:
+        """Close the client."""
         if self.client is not None:
             self.client.close()
+            self.client = None
 
     def reconfigure(self, config: Config) -> None:
-        """New settings; a new client when the cluster settings changed. Events are kept."""
-        if config.cluster != self.config.cluster and self.client is not None:
-            self.client.close()
-            self.client = None
-        self.config = config
+        """New settings; a new client when the cluster settings changed. Events are kept.
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.config.report.interval_seconds)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            self.send(keepalive=True)
+        The old client is closed by the next send, on the thread that uses it.
+        """
+        if config.cluster != self.config.cluster:
+            self._stale_client = True
+        self.config = config
 
     def send(self, *, keepalive: bool = False) -> bool:
         """Send one report now, on this thread; True when the module took all of it.
@@ -162,11 +162,7 @@ class MgrReporter:
         self._sent = None  # until the module takes this one whole
         body = {**self.body(snapshot, events), "remote": remote}
         try:
-            if self.client is None:
-                self.client = _client(self.config)
-            answer = self.client.mgr_ask(
-                COMMAND, json.dumps(body).encode(), self.config.report.timeout_seconds
-            )
+            answer = self._ask(json.dumps(body).encode())
         except MonitorError as exc:
             return self._failed(f"{exc}", started)
         if answer.ret != 0 and not answer.out:
@@ -187,6 +183,14 @@ class MgrReporter:
         if not refused:
             self._sent, self._sent_at = said, started
         return not refused
+
+    def _ask(self, body: bytes) -> Answer:
+        if self._stale_client:  # closed here, on the thread that used it
+            self._stale_client = False
+            self.closed()
+        if self.client is None:
+            self.client = _client(self.config)
+        return self.client.mgr_ask(COMMAND, body, self.config.report.timeout_seconds)
 
     def _failed(self, reason: str, started: float) -> bool:
         if self.status.last_ok is not False:
