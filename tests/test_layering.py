@@ -30,6 +30,7 @@ RANKS = {
     "watchdog.schema": 0,
     "watchdog.credentials": 0,
     "watchdog.config": 0,
+    "watchdog.stepkinds": 0,  # what each remediation step is: config and act read it
     # Shared readers every stage may use: /proc, sock_diag, the monitors, systemd.
     "watchdog.host": 1,
     "watchdog.monitor": 1,

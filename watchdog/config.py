@@ -19,6 +19,7 @@ from watchdog.credentials import RESTFUL_KEY_ENV, shown_url
 from watchdog.errors import ConfigError, Invalid
 from watchdog.model import Endpoint, Role, parse_endpoint
 from watchdog.schema import Bound, Check, build
+from watchdog.stepkinds import KINDS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -267,13 +268,12 @@ class ActConfig:
     def check(self) -> None:
         """Rules across fields (raises ValueError)."""
         steps = self.steps
-        for later, earlier in (("unfence", "fence"), ("verify", "restart")):
-            if not _before(steps, earlier, later):
-                raise ValueError(f"steps: {later} needs a {earlier} before it")
-        if "exec" in steps and not self.exec_command:
-            raise ValueError("steps: exec needs exec_command")
-        if "webhook" in steps and not self.webhook_url:
-            raise ValueError("steps: webhook needs webhook_url")
+        for name in steps:
+            kind = KINDS[name]
+            if kind.after is not None and not _before(steps, kind.after, name):
+                raise ValueError(f"steps: {name} needs a {kind.after} before it")
+            if kind.needs is not None and not getattr(self, kind.needs):
+                raise ValueError(f"steps: {name} needs {kind.needs}")
 
     @property
     def audit_path(self) -> Path:

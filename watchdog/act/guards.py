@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from watchdog.model import State
+from watchdog.stepkinds import fences, marks_down, stops
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from watchdog.model import ClusterMap, MapOsd, OsdReport
 
 FAILING = frozenset({State.SUSPECT, State.ZOMBIE})
-MAP_CHANGING = frozenset({"fence", "markdown"})  # steps that mark the OSD down
-STOPPING = MAP_CHANGING | {"restart"}  # steps after which the OSD serves nothing for a while
 HOUR = 3600.0
 
 
@@ -120,7 +119,7 @@ def _rate(situation: Situation, history: History, config: ActConfig) -> Refusal 
 
 
 def _markdown_budget(situation: Situation, history: History, config: ActConfig) -> Refusal | None:
-    if not MAP_CHANGING.intersection(config.steps):
+    if not marks_down(config.steps):
         return None
     window = [
         t
@@ -158,7 +157,7 @@ def _canary(situation: Situation, _: History, __: ActConfig) -> Refusal | None:
 
 def refuse_on_map(facts: MapFacts, config: ActConfig) -> Refusal | None:
     """The first map guard that refuses, on the map just read; None to go ahead."""
-    if not STOPPING.intersection(config.steps):
+    if not stops(config.steps):
         return None
     if facts.cluster_map is None:
         return Refusal("no_map", f"cannot read the OSD map from the monitors now: {facts.error}")
@@ -167,7 +166,7 @@ def refuse_on_map(facts: MapFacts, config: ActConfig) -> Refusal | None:
         return Refusal("no_map", f"the OSD map just read has no {facts.daemon}")
     if osd.hostname is not None and osd.hostname not in facts.hostnames:
         return Refusal("not_here", f"the map places {facts.daemon} on {osd.hostname}, not here")
-    if not MAP_CHANGING.intersection(config.steps):
+    if not marks_down(config.steps):
         return None
     return _flags(facts, facts.cluster_map, osd) or _cluster_fences(
         facts, facts.cluster_map, config
@@ -195,7 +194,7 @@ def _flags(facts: MapFacts, cluster_map: ClusterMap, osd: MapOsd) -> Refusal | N
 
 
 def _cluster_fences(facts: MapFacts, cluster_map: ClusterMap, config: ActConfig) -> Refusal | None:
-    if "fence" not in config.steps:
+    if not fences(config.steps):
         return None
     held = sorted(d for d, osd in cluster_map.osds.items() if osd.noup and d != facts.daemon)
     if len(held) >= config.max_fenced_in_cluster:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from watchdog.assess import serving
 from watchdog.config import AssessConfig
 from watchdog.discover.mapped import HostIdentity
+from watchdog.stepkinds import UNFENCE, fences
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,12 +76,12 @@ def resume_steps(fence: dict[str, Any], configured: Sequence[str]) -> list[str] 
     """The steps still to run for a fence left behind; None: leave it as it is."""
     left = fence.get("steps_left")
     if not isinstance(left, list):  # a record from before the journal: verify, unfence
-        older = [s for s in ("verify", "unfence") if s in configured]
-        return older if "unfence" in older else None
-    if left[:1] == ["fence"]:
+        older = [s for s in ("verify", UNFENCE) if s in configured]
+        return older if UNFENCE in older else None
+    if fences(str(s) for s in left[:1]):
         # It stopped while fencing: whether noup landed is unknown. Lift it; the OSD is
         # judged afresh, through every guard.
-        return ["unfence"]
+        return [UNFENCE]
     return [str(s) for s in left]
 
 

@@ -21,6 +21,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from watchdog.act.guards import History
+from watchdog.stepkinds import marks_down
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -110,7 +111,8 @@ class Ledger:
             try:
                 record = json.loads(line)
                 if record.get("result") == "started":
-                    marks = any(s in str(record.get("action", "")) for s in ("fence", "markdown"))
+                    # The action label joins the step names: "fence_restart_verify_unfence".
+                    marks = marks_down(str(record.get("action", "")).split("_"))
                     started.append(_entry({**record, "daemon": record["ceph_daemon"],
                                            "at": record["time"], "marks_down": marks}))  # fmt: skip
             except (ValueError, KeyError, TypeError, AttributeError):

@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any
 from watchdog.act.canary import Canary
 from watchdog.act.facts import ok_to_stop, read_map
 from watchdog.act.guards import (
-    MAP_CHANGING,
-    STOPPING,
     MapFacts,
     Refusal,
     Situation,
@@ -36,6 +34,7 @@ from watchdog.act.steps import Incident, Step, build_steps, describe, unit_of
 from watchdog.errors import MonitorError, StepError, StepInterruptedError
 from watchdog.model import State
 from watchdog.monitor import make_client
+from watchdog.stepkinds import KINDS, marks_down, stops
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -181,10 +180,10 @@ class Remediator:
         event, act = job.event, job.settings.act
         audit = {"ceph_daemon": event.daemon, "evidence": event.cause, "action": job.action}
         steps = build_steps(act, job.steps, job.mon, self.feed)
-        stops_first = job.steps[0] in STOPPING
+        stops_first = stops(job.steps[:1])
         with self._deciding:  # guards to first change, one job at a time: budgets hold
             refusal = self._refuse_on_host(job)
-            if refusal is None and (stops_first or act.dry_run) and STOPPING & set(job.steps):
+            if refusal is None and (stops_first or act.dry_run) and stops(job.steps):
                 refusal = self._refuse_on_cluster(job)
             if refusal is not None:
                 self.outcomes.refused(job, refusal, audit)
@@ -195,7 +194,7 @@ class Remediator:
                 log.info("%s: dry-run: would %s (because: %s)", event.daemon, plan, event.cause)
                 self.ledger.audit(**audit, guard="passed", result="dry_run")
                 return
-            self.ledger.started(event.daemon, marks_down=bool(MAP_CHANGING & set(job.steps)))
+            self.ledger.started(event.daemon, marks_down=marks_down(job.steps))
             self.ledger.audit(**audit, guard="passed", result="started")
             if stops_first and not self._step(job, 0, steps):
                 return
@@ -235,7 +234,7 @@ class Remediator:
     ) -> None:
         """Steps from ``start`` on; ``check``: the map guards before the first that stops."""
         for index in range(start, len(job.steps)):
-            if check and job.steps[index] in STOPPING:
+            if check and stops(job.steps[index : index + 1]):
                 check = False
                 with self._deciding:  # no other job's fence between this read and ours
                     refusal = self._refuse_on_cluster(job)
@@ -273,12 +272,13 @@ class Remediator:
 
     def _run_one(self, job: Job, name: str, steps: dict[str, Step], left: list[str]) -> str:
         event = job.event
-        if name == "fence":
+        kind = KINDS[name]
+        if kind.fences:
             # Recorded, with what is left to do, before it is set: never forgotten, and
             # resumed by the next start. If it cannot be recorded, it is not set.
             self.ledger.set_fence(event.daemon, event.pid, [name, *left], unit_of(event.pid))
         detail = steps[name].run(event, job.settings.act.step_timeout_seconds)
-        if name == "unfence":
+        if kind.unfences:
             self.ledger.clear_fence(event.daemon)
         else:
             self.ledger.progress(event.daemon, left)

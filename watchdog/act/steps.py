@@ -12,7 +12,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from watchdog.credentials import WEBHOOK_TOKEN_ENV, child_environment, read_secret, shown_url
 from watchdog.errors import MonitorError, SecretError, StepError, StepInterruptedError
@@ -313,20 +313,49 @@ class Webhook:
         raise StepError(f"webhook: gave up after {self.retries + 1} attempt(s): {problem}")
 
 
+class Maker(NamedTuple):
+    """How one step (``stepkinds.KINDS``) is put in words and built."""
+
+    words: Callable[[ActConfig, str, str], str]  # (config, daemon, osd id) -> the plan
+    build: Callable[[ActConfig, MonClient | None, LoopView], Step]
+
+
+def _restart_words(config: ActConfig, daemon: str, _: str) -> str:
+    command = Restart(config).argv(Incident(daemon, "", "", None, 0.0), resolve=False)
+    return f"restart it ({' '.join(command)})"
+
+
+MAKERS: dict[str, Maker] = {
+    "fence": Maker(
+        lambda _, d, i: f"fence {d} (ceph osd add-noup {d}; ceph osd down {i})",
+        lambda _, mon, __: fence(mon),
+    ),
+    "markdown": Maker(
+        lambda _, d, i: f"mark {d} down (ceph osd down {i})", lambda _, mon, __: markdown(mon)
+    ),
+    "restart": Maker(_restart_words, lambda config, mon, _: Restart(config, mon)),
+    "verify": Maker(
+        lambda *_: "wait until a new process answers on every listener",
+        lambda _, __, loop: Verify(loop.answered, loop.wait_cycle),
+    ),
+    "unfence": Maker(
+        lambda _, d, __: f"unfence it (ceph osd rm-noup {d})", lambda _, mon, __: unfence(mon)
+    ),
+    "exec": Maker(
+        lambda config, *_: f"run {' '.join(config.exec_command)}",
+        lambda config, *_: Exec(config.exec_command),
+    ),
+    "webhook": Maker(
+        lambda config, *_: f"POST the event to {shown_url(config.webhook_url or '')}",
+        lambda config, _, loop: Webhook(config, loop.stop_event),
+    ),
+}
+
+
 def describe(config: ActConfig, daemon: str) -> str:
     """The configured steps for one OSD, in words, with the exact commands."""
     osd_id = daemon.removeprefix("osd.")
-    event = Incident(daemon, "", "", None, 0.0)
-    words = {
-        "fence": f"fence {daemon} (ceph osd add-noup {daemon}; ceph osd down {osd_id})",
-        "markdown": f"mark {daemon} down (ceph osd down {osd_id})",
-        "restart": f"restart it ({' '.join(Restart(config).argv(event, resolve=False))})",
-        "verify": "wait until a new process answers on every listener",
-        "unfence": f"unfence it (ceph osd rm-noup {daemon})",
-        "exec": f"run {' '.join(config.exec_command)}",
-        "webhook": f"POST the event to {shown_url(config.webhook_url or '')}",
-    }
-    return ", then ".join(words[name] for name in config.steps)
+    return ", then ".join(MAKERS[name].words(config, daemon, osd_id) for name in config.steps)
 
 
 def build_steps(
@@ -335,14 +364,5 @@ def build_steps(
     mon: MonClient | None,
     loop: LoopView,
 ) -> dict[str, Step]:
-    """The steps named, by name: the explicit registry."""
-    makers: dict[str, Callable[[], Step]] = {
-        "fence": lambda: fence(mon),
-        "markdown": lambda: markdown(mon),
-        "unfence": lambda: unfence(mon),
-        "restart": lambda: Restart(config, mon),
-        "verify": lambda: Verify(loop.answered, loop.wait_cycle),
-        "exec": lambda: Exec(config.exec_command),
-        "webhook": lambda: Webhook(config, loop.stop_event),
-    }
-    return {name: makers[name]() for name in names}
+    """The steps named, by name."""
+    return {name: MAKERS[name].build(config, mon, loop) for name in names}
