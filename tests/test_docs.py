@@ -33,10 +33,11 @@ def exported_families() -> set[str]:
     from tests.test_export import BUILD, golden_snapshot  # noqa: PLC0415
     from watchdog.export import SnapshotMetrics  # noqa: PLC0415
     from watchdog.exposition import render  # noqa: PLC0415
-    from watchdog.model import ReportStatus  # noqa: PLC0415
+    from watchdog.model import RemoteResult, ReportStatus  # noqa: PLC0415
 
     report = ReportStatus(attempts=3, failures=1, last_ok=True, last_seconds=0.01)
-    snapshot = dataclasses.replace(golden_snapshot(), report_status=report)
+    remote = (RemoteResult("osd.9", ok=False, detail="v2:10.0.0.9:6800 timeout"),)
+    snapshot = dataclasses.replace(golden_snapshot(), report_status=report, remote=remote)
     text = render(SnapshotMetrics(BUILD).families(snapshot)).decode()
     # The parser names a counter's family without _total; the README names what is scraped.
     return {

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from watchdog.discover.stage import Found
+    from watchdog.model import ProbeRun, RemoteResult
 
 log = logging.getLogger(__name__)
 
@@ -199,11 +200,11 @@ class Watchdog:
         started = time.monotonic()
         cluster_map = self.fresh_map()
         found = self.discovery.run(cluster_map, self.memory.known())
-        probed = self.probers.observe(
-            found.targets, found.listening, cluster_map, self.config.loop.probe_timeout_seconds
-        )
+        timeout = self.config.loop.probe_timeout_seconds
+        probed = self.probers.observe(found.targets, found.listening, cluster_map, timeout)
         transitions = self._assess(probed, time.monotonic() - started)
-        self._snapshot = self._publish(started, found, probed)
+        remote = self.probers.observe_remote(found.remote, timeout)
+        self._snapshot = self._publish(started, found, probed, remote)
         if self.reporter is not None:
             self.reporter.offer(self._snapshot)  # returns at once: its thread sends
         if self.remediator is not None:
@@ -230,7 +231,13 @@ class Watchdog:
             self.map_watcher.wake()  # confirm with the monitors now, not at the next refresh
         return transitions
 
-    def _publish(self, started: float, found: Found, probed: Probed) -> Snapshot:
+    def _publish(
+        self,
+        started: float,
+        found: Found,
+        probed: Probed,
+        remote: tuple[tuple[RemoteResult, ...], list[ProbeRun]],
+    ) -> Snapshot:
         self._cycles += 1
         ended = time.monotonic()
         return Snapshot(
@@ -240,12 +247,13 @@ class Watchdog:
             cycles=self._cycles,
             osds=self.memory.reports(),
             listen_overflows=probed.listen_overflows,
-            probe_runs=(*found.runs, *probed.runs),
+            probe_runs=(*found.runs, *probed.runs, *remote[1]),
             **self._action_counts(),
             map_status=self.map_watcher.status() if self.map_watcher else None,
             self_stalls=self._self_stalls,
             report_status=self.reporter.status if self.reporter is not None else None,
             host=found.host,
+            remote=remote[0],
         )
 
     def _action_counts(self) -> dict[str, Any]:

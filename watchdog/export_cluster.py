@@ -110,3 +110,12 @@ def report_metrics(snapshot: Snapshot) -> Iterator[Family]:
         (),
         {(): status.failures},
     )
+    if snapshot.remote:
+        reached = gauge(
+            "remote_osd_reached",
+            "1 if another host's OSD sent its banner to this host (report.remote_probes).",
+            ("ceph_daemon",),
+        )
+        for result in snapshot.remote:
+            reached.add_metric([result.daemon], 1.0 if result.ok else 0.0)
+        yield reached

@@ -7,8 +7,10 @@ looked at every ``report.interval_seconds``: sent when an event or a remote resu
 or the last report failed, else only every ``report.keepalive_seconds``. A mgr command costs
 the mgr far more than the module's work on it, so an unchanged report is not sent again
 before the keepalive. It runs on its own thread with its own client: a slow or failing mgr
-never delays a probe cycle. Events (a zombie verdict, a remediation step or refusal) go in the
-report until the module says it wrote them to the cluster log, so each appears there once.
+never delays a probe cycle. Remote probe results (the second vantage point) come in the
+snapshot, probed by the cycle (``probes/remote.py``); the reporter only serialises them.
+Events (a zombie verdict, a remediation step or refusal) go in the report until the module
+says it wrote them to the cluster log, so each appears there once.
 """
 
 from __future__ import annotations
@@ -23,11 +25,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from watchdog import __version__
-from watchdog.discover.mapped import remote_sample
 from watchdog.errors import MonitorError
-from watchdog.model import Outcome, ReportStatus, Role, State
+from watchdog.model import ReportStatus, State
 from watchdog.monitor import MonClient, make_client
-from watchdog.probes.tcp import probe_banners
 from watchdog.worker import Worker
 
 if TYPE_CHECKING:
@@ -71,8 +71,6 @@ class MgrReporter(Worker):
         # interval.
         self._offered: dict[str, tuple[State, float]] = {}
         self._zombies_logged: set[tuple[str, float]] = set()
-        self._remote: list[dict[str, Any]] = []
-        self._remote_at: float | None = None  # monotonic time of the last remote round
         # What the module last took whole, and when (monotonic): the same again is not sent
         # before the keepalive.
         self._sent: tuple[Any, ...] | None = None
@@ -149,8 +147,7 @@ class MgrReporter(Worker):
             events = list(self.events)
         if snapshot is None:
             return False
-        remote = self.remote_round(snapshot)
-        said = (_states(snapshot), tuple((r["daemon"], r["ok"]) for r in remote))
+        said = (_states(snapshot), tuple((r.daemon, r.ok) for r in snapshot.remote))
         started = time.monotonic()
         if (
             keepalive
@@ -160,7 +157,7 @@ class MgrReporter(Worker):
         ):
             return True
         self._sent = None  # until the module takes this one whole
-        body = {**self.body(snapshot, events), "remote": remote}
+        body = self.body(snapshot, events)
         try:
             answer = self._ask(json.dumps(body).encode())
         except MonitorError as exc:
@@ -200,16 +197,6 @@ class MgrReporter(Worker):
 
     # -- the report ---------------------------------------------------------------------
 
-    def remote_round(self, snapshot: Snapshot) -> list[dict[str, Any]]:
-        """The remote probe results of this host, probed again at most once per interval."""
-        if not self.config.report.remote_probes:
-            return []
-        now = time.monotonic()
-        if self._remote_at is None or now - self._remote_at >= self.config.report.interval_seconds:
-            self._remote = probe_remote(self.config, snapshot)
-            self._remote_at = now
-        return self._remote
-
     def body(self, snapshot: Snapshot, events: list[LogLine]) -> dict[str, Any]:
         """The JSON the module's ``osd-watchdog report`` takes (see mgr/osd_watchdog)."""
         host = snapshot.host
@@ -220,43 +207,14 @@ class MgrReporter(Worker):
             "interval": self.config.report.keepalive_seconds,  # the longest between two
             "osds": [_verdict(r, snapshot) for r in snapshot.osds],
             "events": [{"time": e.time, "message": e.message} for e in events],
+            "remote": [
+                {"daemon": r.daemon, "ok": r.ok, "detail": r.detail} for r in snapshot.remote
+            ],
         }
 
 
 def _states(snapshot: Snapshot) -> dict[str, tuple[State, float]]:
     return {r.observation.target.daemon: (r.status.state, r.status.since) for r in snapshot.osds}
-
-
-def probe_remote(config: Config, snapshot: Snapshot) -> list[dict[str, Any]]:
-    """Probe the public addresses of this host's sample of other hosts' OSDs, once each.
-
-    An OSD counts as reached when any public address sent its banner; the watchdog's own
-    failures (``local_error``) are no evidence and leave the OSD out.
-    """
-    status = snapshot.map_status
-    cluster_map = status.cluster_map if status is not None else None
-    if cluster_map is None:
-        return []
-    report = config.report
-    sample = remote_sample(
-        cluster_map, snapshot.host, report.remote_vantages, report.max_remote_osds
-    )
-    owners = {e: osd.daemon for osd in sample for e in osd.endpoints if e.role is Role.PUBLIC}
-    results = probe_banners(
-        owners, config.loop.probe_timeout_seconds, max_in_flight=config.loop.max_in_flight
-    )
-    seen: dict[str, list[str]] = {}
-    reached: set[str] = set()
-    for result in results:
-        daemon = owners[result.endpoint]
-        if result.outcome is Outcome.OK:
-            reached.add(daemon)
-        elif result.outcome is not Outcome.LOCAL_ERROR:
-            seen.setdefault(daemon, []).append(f"{result.endpoint.address} {result.outcome}")
-    return [
-        {"daemon": d, "ok": d in reached, "detail": ", ".join(seen.get(d, [])) or "banner"}
-        for d in sorted({*reached, *seen}, key=lambda d: int(d.split(".", 1)[1]))
-    ]
 
 
 def cluster_status(config: Config, *, as_json: bool) -> str:

@@ -337,6 +337,15 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteResult:
+    """Another host's OSD as this host reaches it (the second vantage point)."""
+
+    daemon: str
+    ok: bool  # some public address sent its banner
+    detail: str  # what each address that failed did, or "banner"
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeRun:
     """How one probe's run went as a whole (per-probe success and duration metrics)."""
 
@@ -393,6 +402,7 @@ class Snapshot:
     self_stalls: int = 0  # cycles discarded because the watchdog itself was frozen
     report_status: ReportStatus | None = None  # None: not reporting to the mgr module
     host: str = ""  # the name the OSD map knows this host by (discover.mapped.HostIdentity)
+    remote: tuple[RemoteResult, ...] = ()  # other hosts' OSDs probed from here, if asked
 
     def wall_time(self, monotonic: float) -> float:
         """Convert a monotonic timestamp of this process to wall-clock time."""

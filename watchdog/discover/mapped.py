@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from watchdog.model import Listener, Target
+from watchdog.model import Listener, Role, Target
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -70,6 +70,17 @@ def remote_sample(cluster_map: ClusterMap, me: str, vantages: int, limit: int) -
     ]
     chosen.sort(key=lambda o: int(o.daemon.split(".", 1)[1]))
     return chosen[:limit]
+
+
+def remote_targets(
+    cluster_map: ClusterMap, me: str, vantages: int, limit: int, cluster: str
+) -> list[Target]:
+    """The sample of other hosts' OSDs this host probes, as targets of their public addresses."""
+    return [
+        Target(osd.daemon, cluster, None, public)
+        for osd in remote_sample(cluster_map, me, vantages, limit)
+        if (public := tuple(Listener(e) for e in osd.endpoints if e.role is Role.PUBLIC))
+    ]
 
 
 def label_roles(target: Target, cluster_map: ClusterMap) -> Target:

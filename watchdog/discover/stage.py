@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from watchdog.discover.local import LocalDiscovery
-from watchdog.discover.mapped import HostIdentity, label_roles, not_running
+from watchdog.discover.mapped import HostIdentity, label_roles, not_running, remote_targets
 from watchdog.discover.static import static_targets
 from watchdog.host import sockdiag
 from watchdog.model import ProbeRun
@@ -36,6 +36,7 @@ class Found:
     runs: list[ProbeRun]
     host: str  # the name the map knows this host by (see HostIdentity)
     listening: Mapping[int, sockdiag.TcpSocket] = field(default_factory=dict)  # by inode
+    remote: list[Target] = field(default_factory=list)  # other hosts' OSDs to probe from here
 
 
 class Discovery:
@@ -59,7 +60,8 @@ class Discovery:
         static = list(self.static)
         if not self.config.discovery.local:
             gone = self._gone(static, known, None)
-            return Found(static + gone, [], self.host.name_in(cluster_map, static))
+            host = self.host.name_in(cluster_map, static)
+            return Found(static + gone, [], host, remote=self._remote(cluster_map, host))
         started = time.monotonic()
         try:
             local, listening = self.local.discover(sockdiag.dump_listeners)
@@ -70,7 +72,21 @@ class Discovery:
         targets = local + static
         gone = self._gone(targets, known, cluster_map)
         run = ProbeRun("discover", time.monotonic() - started)
-        return Found(targets + gone, [run], self.host.name_in(cluster_map, targets), listening)
+        host = self.host.name_in(cluster_map, targets)
+        remote = self._remote(cluster_map, host)
+        return Found(targets + gone, [run], host, listening, remote)
+
+    def _remote(self, cluster_map: ClusterMap | None, host: str) -> list[Target]:
+        report = self.config.report
+        if cluster_map is None or not (report.enabled and report.remote_probes):
+            return []
+        return remote_targets(
+            cluster_map,
+            host,
+            report.remote_vantages,
+            report.max_remote_osds,
+            self.config.cluster.name,
+        )
 
     def _gone(
         self, targets: list[Target], known: Mapping[str, Target], placed: ClusterMap | None

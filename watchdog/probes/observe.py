@@ -19,15 +19,16 @@ from watchdog.probes.fds import FdProbe
 from watchdog.probes.listen import HeartbeatProbe, ListenProbe
 from watchdog.probes.netstat import listen_overflows
 from watchdog.probes.ops import OpsProbe
+from watchdog.probes.remote import RemoteProbe
 from watchdog.probes.tcp import BannerProbe
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
 
     from watchdog.config import Config
     from watchdog.host.sockdiag import TcpSocket
-    from watchdog.model import ClusterMap, MapOsd, ProbeRun, Target
+    from watchdog.model import ClusterMap, MapOsd, ProbeRun, RemoteResult, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,26 +48,27 @@ class Probers:
     fds: FdProbe
     heartbeat: HeartbeatProbe
     ops: OpsProbe
+    remote: RemoteProbe
     proc_root: Path
 
     @classmethod
     def from_config(cls, config: Config, keep: Probers | None = None) -> Probers:
         """Probers configured as the config says; ``keep``: a reload, the fd trend stays."""
         proc_root = config.discovery.proc_root
+        banner = BannerProbe(config.loop.max_in_flight, config.loop.cycle_deadline)
         if keep is None:
             fds = FdProbe(proc_root, config.assess.fd_trend_window_seconds)
             ops = OpsProbe(proc_root)
+            remote = RemoteProbe(banner, config.report.interval_seconds)
         else:
-            fds, ops = keep.fds, keep.ops
+            fds, ops, remote = keep.fds, keep.ops, keep.remote
             fds.proc_root = ops.proc_root = proc_root
             fds.window = config.assess.fd_trend_window_seconds
+            remote.banner, remote.every = banner, config.report.interval_seconds
         return cls(
-            banner=BannerProbe(config.loop.max_in_flight, config.loop.cycle_deadline),
-            fds=fds,
-            heartbeat=HeartbeatProbe(),
-            ops=ops,
+            banner=banner, fds=fds, heartbeat=HeartbeatProbe(), ops=ops, remote=remote,
             proc_root=proc_root,
-        )
+        )  # fmt: skip
 
     def observe(
         self,
@@ -111,6 +113,19 @@ class Probers:
         overflows, netstat_run = listen_overflows(self.proc_root)
         runs = [listen_run, banner_run, fd_run, ops_run, beat_run, netstat_run]
         return Probed(observations + gone, runs, overflows)
+
+    def observe_remote(
+        self, remote: Sequence[Target], timeout: float
+    ) -> tuple[tuple[RemoteResult, ...], list[ProbeRun]]:
+        """Other hosts' OSDs from here (the second vantage point), in the order given.
+
+        Run after this host's OSDs are judged: its time never counts against the cycle's
+        deadline, and a slow remote round can never look like a stall of our own.
+        """
+        if not remote:
+            return (), []
+        by_osd, run = run_probe(self.remote, remote, timeout)
+        return tuple(by_osd[t.daemon] for t in remote if t.daemon in by_osd), [run]
 
 
 def _map_osd(cluster_map: ClusterMap | None, target: Target) -> MapOsd | None:
