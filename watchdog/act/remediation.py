@@ -7,6 +7,9 @@ still fail. Right before the first step that stops the OSD the monitors are aske
 the map guards decide on that answer. A fenced OSD's remaining steps are journaled in
 ``state_dir``: a reload lets running jobs finish under the settings they started with, and a
 shutdown or crash mid-way leaves a record the next start (or reload) resumes.
+
+This module is the queue and the lifecycle (start, reload, shutdown, resume); what a job
+does on its thread (guards, steps, journal) is ``runner.py``.
 """
 
 from __future__ import annotations
@@ -18,23 +21,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from watchdog.act.canary import Canary
-from watchdog.act.facts import ok_to_stop, read_map
-from watchdog.act.guards import (
-    MapFacts,
-    Refusal,
-    Situation,
-    refuse_on_host,
-    refuse_on_map,
-    refuse_on_ok_to_stop,
-)
 from watchdog.act.job import Job, LoopFeed, Outcomes, Settings, resume_steps
 from watchdog.act.ledger import Ledger
 from watchdog.act.lock import StateLock
-from watchdog.act.steps import Incident, Step, build_steps, describe, unit_of
-from watchdog.errors import MonitorError, StepError, StepInterruptedError
+from watchdog.act.runner import JobRunner
+from watchdog.act.steps import Incident
+from watchdog.errors import MonitorError
 from watchdog.model import State
 from watchdog.monitor import make_client
-from watchdog.stepkinds import KINDS, marks_down, stops
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,7 +69,14 @@ class Remediator:
         self._waiting_said: set[str] = set()
         self._retired: list[MonClient] = []  # clients replaced by a reload, still in use
         self._lock = threading.Lock()  # jobs, pending, retired clients
-        self._deciding = threading.Lock()  # one decision (guards to first step) at a time
+        self.runner = JobRunner(
+            ledger=self.ledger,
+            lock=self.lock,
+            feed=self.feed,
+            outcomes=self.outcomes,
+            canary=lambda: self.canary,
+            busy=self._busy,
+        )
         self._cluster = cluster  # what ``mon`` was made from: a reload that changes it reconnects
 
     @classmethod
@@ -130,7 +131,7 @@ class Remediator:
         return job
 
     def _launch(self, job: Job) -> None:
-        target = self._decide if job.snapshot is not None else self._resume_job
+        target = self.runner.decide if job.snapshot is not None else self.runner.resume
         # A daemon thread: a shutdown does not wait for a step (a restart) to end; what is
         # left is journaled with the fence and resumed by the next start.
         thread = threading.Thread(
@@ -149,6 +150,10 @@ class Remediator:
             self._retired = [m for m in self._retired if id(m) in used]
         for mon in done:
             mon.close()
+
+    def _busy(self) -> set[str]:
+        with self._lock:
+            return set(self._jobs) | set(self.ledger.fenced())
 
     def counts(self) -> dict[str, Any]:
         """The counters and fences, as Snapshot fields."""
@@ -173,116 +178,6 @@ class Remediator:
             self._reap()
             if time.monotonic() >= deadline:
                 return not self.running()
-
-    # --- a job's side ---
-
-    def _decide(self, job: Job) -> None:
-        event, act = job.event, job.settings.act
-        audit = {"ceph_daemon": event.daemon, "evidence": event.cause, "action": job.action}
-        steps = build_steps(act, job.steps, job.mon, self.feed)
-        stops_first = stops(job.steps[:1])
-        with self._deciding:  # guards to first change, one job at a time: budgets hold
-            refusal = self._refuse_on_host(job)
-            if refusal is None and (stops_first or act.dry_run) and stops(job.steps):
-                refusal = self._refuse_on_cluster(job)
-            if refusal is not None:
-                self.outcomes.refused(job, refusal, audit)
-                return
-            if act.dry_run:
-                self.outcomes.count(job, "dry_run")
-                plan = describe(act, event.daemon)
-                log.info("%s: dry-run: would %s (because: %s)", event.daemon, plan, event.cause)
-                self.ledger.audit(**audit, guard="passed", result="dry_run")
-                return
-            self.ledger.started(event.daemon, marks_down=marks_down(job.steps))
-            self.ledger.audit(**audit, guard="passed", result="started")
-            if stops_first and not self._step(job, 0, steps):
-                return
-        self._run_steps(job, steps, start=1 if stops_first else 0, check=not stops_first)
-
-    def _refuse_on_host(self, job: Job) -> Refusal | None:
-        held = "" if job.settings.act.dry_run else self.lock.try_take()
-        if held:
-            return Refusal("lock", held)
-        canary = self.canary
-        situation = Situation(
-            daemon=job.event.daemon,
-            now=time.time(),
-            reports=job.snapshot.osds if job.snapshot else (),
-            busy=self._busy() - {job.event.daemon},
-            canary_ok=canary.answers(job.settings.probe_timeout) if canary else None,
-        )
-        return refuse_on_host(situation, self.ledger.history(), job.settings.act)
-
-    def _refuse_on_cluster(self, job: Job) -> Refusal | None:
-        """The map guards and ok-to-stop, on what the monitors say now."""
-        daemon, settings = job.event.daemon, job.settings
-        cluster_map, error = read_map(job.mon, settings.map_timeout)
-        facts = MapFacts(daemon, cluster_map, error, settings.hostnames, set(self.ledger.fenced()))
-        refusal = refuse_on_map(facts, settings.act)
-        if refusal is not None or settings.act.ok_to_stop == "ignore":
-            return refusal
-        ok, detail = ok_to_stop(job.mon, daemon, settings.map_timeout)
-        return refuse_on_ok_to_stop(daemon, ok, detail)
-
-    def _busy(self) -> set[str]:
-        with self._lock:
-            return set(self._jobs) | set(self.ledger.fenced())
-
-    def _run_steps(
-        self, job: Job, steps: dict[str, Step], *, start: int = 0, check: bool = False
-    ) -> None:
-        """Steps from ``start`` on; ``check``: the map guards before the first that stops."""
-        for index in range(start, len(job.steps)):
-            if check and stops(job.steps[index : index + 1]):
-                check = False
-                with self._deciding:  # no other job's fence between this read and ours
-                    refusal = self._refuse_on_cluster(job)
-                    if refusal is not None:
-                        audit = {"ceph_daemon": job.event.daemon, "step": job.steps[index]}
-                        self.outcomes.refused(job, refusal, audit)
-                        return
-                    if not self._step(job, index, steps):
-                        return
-            elif not self._step(job, index, steps):
-                return
-        self.outcomes.count(job, "done")
-
-    def _step(self, job: Job, index: int, steps: dict[str, Step]) -> bool:
-        """Run one step and record it; False when the job must end here."""
-        event, name = job.event, job.steps[index]
-        if self.feed.stop_event.is_set():
-            self.outcomes.interrupted(job, name)
-            return False
-        try:
-            detail = self._run_one(job, name, steps, job.steps[index + 1 :])
-        except StepInterruptedError:
-            self.outcomes.interrupted(job, name)
-            return False
-        except (StepError, OSError) as exc:
-            self.outcomes.failed(job, name, str(exc))
-            return False
-        except Exception as exc:  # a bug in a step must not end this thread unrecorded
-            log.exception("%s: %s raised", event.daemon, name)
-            self.outcomes.failed(job, name, f"unexpected {type(exc).__name__}: {exc}")
-            return False
-        log.info("%s: %s done: %s", event.daemon, name, detail)
-        self.ledger.audit(ceph_daemon=event.daemon, step=name, result="done", detail=detail)
-        return True
-
-    def _run_one(self, job: Job, name: str, steps: dict[str, Step], left: list[str]) -> str:
-        event = job.event
-        kind = KINDS[name]
-        if kind.fences:
-            # Recorded, with what is left to do, before it is set: never forgotten, and
-            # resumed by the next start. If it cannot be recorded, it is not set.
-            self.ledger.set_fence(event.daemon, event.pid, [name, *left], unit_of(event.pid))
-        detail = steps[name].run(event, job.settings.act.step_timeout_seconds)
-        if kind.unfences:
-            self.ledger.clear_fence(event.daemon)
-        else:
-            self.ledger.progress(event.daemon, left)
-        return detail
 
     # --- lifecycle: start, reload, shutdown ---
 
@@ -316,10 +211,6 @@ class Remediator:
         job = Job(event, left, self.settings, self.mon, None)
         self._jobs[daemon] = job
         return job
-
-    def _resume_job(self, job: Job) -> None:
-        self.ledger.audit(ceph_daemon=job.event.daemon, result="resumed", steps=job.steps)
-        self._run_steps(job, build_steps(job.settings.act, job.steps, job.mon, self.feed))
 
     def reconfigure(self, config: Config) -> None:
         """New settings for new jobs; running ones finish under theirs. Then resume fences."""
