@@ -11,9 +11,9 @@ def test_a_fence_is_remembered_by_the_next_ledger_and_forgotten_once_lifted(tmp_
     first = Ledger(tmp_path, tmp_path / "audit.jsonl")
     first.set_fence("osd.3", pid=4242, steps_left=["fence", "restart"])
     second = Ledger(tmp_path, tmp_path / "audit.jsonl")  # the watchdog restarted
-    assert second.fenced()["osd.3"]["pid"] == 4242
+    assert second.fenced()["osd.3"].pid == 4242
     second.progress("osd.3", ["restart"])
-    assert Ledger(tmp_path, tmp_path / "audit.jsonl").fenced()["osd.3"]["steps_left"] == ["restart"]
+    assert Ledger(tmp_path, tmp_path / "audit.jsonl").fenced()["osd.3"].steps_left == ("restart",)
     second.clear_fence("osd.3")
     assert Ledger(tmp_path, tmp_path / "audit.jsonl").fenced() == {}
     assert not (tmp_path / "fences.tmp").exists()

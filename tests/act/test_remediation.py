@@ -105,6 +105,12 @@ def settings(tmp_path, **act) -> Settings:
     return Settings(config, probe_timeout=0.5, map_timeout=2.0, hostnames=frozenset({HOST}))
 
 
+def steps_left(remediator: Remediator, daemon: str) -> tuple[str, ...] | None:
+    """What the journal says is left for a fenced OSD (None: not fenced by us)."""
+    fence = remediator.ledger.fenced().get(daemon)
+    return fence.steps_left if fence is not None else None
+
+
 def finish(remediator: Remediator, timeout: float = 30) -> None:
     """Wait (bounded) for every job to end."""
     assert remediator.wait_idle(timeout), f"jobs still running: {remediator.running()}"
@@ -265,10 +271,7 @@ def test_a_reload_mid_remediation_lets_it_finish_under_its_own_settings(tmp_path
     try:
         remediator.consider(snapshot(*FOUR), [zombie("osd.1")])
         deadline = time.monotonic() + 10
-        while remediator.ledger.fenced().get("osd.1", {}).get("steps_left") != [
-            "verify",
-            "unfence",
-        ]:
+        while steps_left(remediator, "osd.1") != ("verify", "unfence"):
             assert time.monotonic() < deadline, remediator.ledger.fenced()
             threading.Event().wait(0.02)
         # SIGHUP: a new step timeout, while the job waits in verify; the reload returns.
@@ -293,7 +296,7 @@ def test_a_shutdown_mid_remediation_is_resumed_by_the_next_start(tmp_path, remed
     first = remediators(config, mon)
     first.consider(snapshot(*FOUR), [zombie("osd.1")])
     deadline = time.monotonic() + 10
-    while first.ledger.fenced().get("osd.1", {}).get("steps_left") != ["verify", "unfence"]:
+    while steps_left(first, "osd.1") != ("verify", "unfence"):
         assert time.monotonic() < deadline, first.ledger.fenced()
         threading.Event().wait(0.02)
     first.stop()  # SIGTERM while verify waits

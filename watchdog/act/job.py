@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from watchdog.act.guards import Refusal
-    from watchdog.act.ledger import Ledger
+    from watchdog.act.ledger import Fence, Ledger
     from watchdog.act.steps import Incident
     from watchdog.config import ActConfig, Config
     from watchdog.model import Snapshot
@@ -72,10 +72,10 @@ class Job:
         return "_".join(self.steps)
 
 
-def resume_steps(fence: dict[str, Any], configured: Sequence[str]) -> list[str] | None:
+def resume_steps(fence: Fence, configured: Sequence[str]) -> list[str] | None:
     """The steps still to run for a fence left behind; None: leave it as it is."""
-    left = fence.get("steps_left")
-    if not isinstance(left, list):  # a record from before the journal: verify, unfence
+    left = fence.steps_left
+    if left is None:  # a record from before the journal: verify, unfence
         older = [s for s in ("verify", UNFENCE) if s in configured]
         return older if UNFENCE in older else None
     if fences(str(s) for s in left[:1]):

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from watchdog.act.guards import History
@@ -32,6 +33,47 @@ log = logging.getLogger(__name__)
 KEEP_SECONDS = 86400.0  # no guard looks further back (cooldown_seconds is at most a day)
 
 
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """An OSD this watchdog fenced (noup set), and how to finish its remediation."""
+
+    since: float  # wall clock
+    pid: int | None  # the process that was fenced
+    steps_left: tuple[str, ...] | None  # None: a record from before the journal
+    unit: str | None = None  # the systemd unit its process ran in
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> Fence:
+        """From fences.json; raises on a wrong shape."""
+        left = raw.get("steps_left")
+        pid, unit = raw.get("pid"), raw.get("unit")
+        return cls(
+            since=float(raw.get("since", 0.0)),
+            pid=int(pid) if pid is not None else None,
+            steps_left=tuple(str(s) for s in left) if isinstance(left, list) else None,
+            unit=unit if isinstance(unit, str) else None,
+        )
+
+    def json(self) -> dict[str, Any]:
+        """For fences.json."""
+        left = list(self.steps_left) if self.steps_left is not None else None
+        return {"since": self.since, "pid": self.pid, "steps_left": left, "unit": self.unit}
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """One remediation started: for the cooldown, the hourly rate and the mark-down budget."""
+
+    daemon: str
+    at: float  # wall clock
+    marks_down: bool
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> Started:
+        """From history.json or an audit record; raises on a wrong shape."""
+        return cls(str(raw["daemon"]), float(raw["at"]), bool(raw["marks_down"]))
+
+
 class Ledger:
     """Thread-safe: the loop decides, remediation threads record results."""
 
@@ -39,8 +81,8 @@ class Ledger:
         self.state_dir = state_dir
         self.audit_path = audit_path
         self._lock = threading.Lock()
-        self._fences: dict[str, dict[str, Any]] = self._load_fences()
-        self._started: list[dict[str, Any]] = []  # {"daemon", "at", "marks_down"}
+        self._fences: dict[str, Fence] = self._load_fences()
+        self._started: list[Started] = []
         self._unknown_before: float | None = None
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # told every audit record
         self._load_history()
@@ -55,10 +97,10 @@ class Ledger:
         """Where the guard history is kept."""
         return self.state_dir / "history.json"
 
-    def _load_fences(self) -> dict[str, dict[str, Any]]:
+    def _load_fences(self) -> dict[str, Fence]:
         try:
             data = json.loads(self.fences_path.read_text())
-            fences = {str(k): dict(v) for k, v in data.items()}
+            fences = {str(k): Fence.parse(dict(v)) for k, v in data.items()}
         except FileNotFoundError:
             return {}
         except (OSError, ValueError, AttributeError, TypeError) as exc:
@@ -74,7 +116,7 @@ class Ledger:
     def _load_history(self) -> None:
         try:
             data = json.loads(self.history_path.read_text())
-            started = [_entry(e) for e in data["started"]]
+            started = [Started.parse(e) for e in data["started"]]
             unknown = data.get("unknown_before")
             self._unknown_before = None if unknown is None else float(unknown)
         except FileNotFoundError:
@@ -95,7 +137,7 @@ class Ledger:
             except OSError as exc:
                 log.error("cannot rewrite %s: %s", self.history_path, exc)  # noqa: TRY400
 
-    def _from_audit(self) -> list[dict[str, Any]]:
+    def _from_audit(self) -> list[Started]:
         """The remediations the audit trail says were started (a first run has none)."""
         try:
             lines = self.audit_path.read_text(encoding="utf-8").splitlines()
@@ -113,17 +155,18 @@ class Ledger:
                 if record.get("result") == "started":
                     # The action label joins the step names: "fence_restart_verify_unfence".
                     marks = marks_down(str(record.get("action", "")).split("_"))
-                    started.append(_entry({**record, "daemon": record["ceph_daemon"],
-                                           "at": record["time"], "marks_down": marks}))  # fmt: skip
+                    started.append(
+                        Started(str(record["ceph_daemon"]), float(record["time"]), marks)
+                    )
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # a line cut short by a crash: the rest still counts
         log.info("guard history rebuilt from %s: %d remediation(s)", self.audit_path, len(started))
         return started
 
-    def fenced(self) -> dict[str, dict[str, Any]]:
+    def fenced(self) -> dict[str, Fence]:
         """OSDs this watchdog fenced and has not unfenced yet."""
         with self._lock:
-            return {d: dict(f) for d, f in self._fences.items()}
+            return dict(self._fences)
 
     def set_fence(
         self, daemon: str, pid: int | None, steps_left: list[str], unit: str | None = None
@@ -133,10 +176,9 @@ class Ledger:
         ``unit``: the systemd unit its process runs in, for a restart resumed after it died.
         """
         with self._lock:
-            record = {"since": time.time(), "pid": pid, "steps_left": steps_left, "unit": unit}
-            self._fences[daemon] = record
+            self._fences[daemon] = Fence(time.time(), pid, tuple(steps_left), unit)
             try:
-                self._write(self.fences_path, self._fences)
+                self._write_fences()
             except OSError:
                 del self._fences[daemon]  # not on disk: the caller must not set it
                 raise
@@ -146,9 +188,9 @@ class Ledger:
         with self._lock:
             if daemon not in self._fences:
                 return
-            self._fences[daemon]["steps_left"] = steps_left
+            self._fences[daemon] = replace(self._fences[daemon], steps_left=tuple(steps_left))
             try:
-                self._write(self.fences_path, self._fences)
+                self._write_fences()
             except OSError as exc:
                 # The older record is still safe: resuming repeats a step (restart, verify).
                 log.error("%s: cannot record progress in %s: %s", daemon, self.fences_path, exc)  # noqa: TRY400
@@ -158,7 +200,7 @@ class Ledger:
         with self._lock:
             self._fences.pop(daemon, None)
             try:
-                self._write(self.fences_path, self._fences)
+                self._write_fences()
             except OSError as exc:
                 # Harmless: the next start verifies the OSD and lifts the fence again.
                 log.error("%s: fence lifted, but %s not updated: %s", daemon, self.fences_path, exc)  # noqa: TRY400
@@ -169,16 +211,19 @@ class Ledger:
         partial.write_text(json.dumps(data, indent=2, sort_keys=True))
         partial.replace(path)  # never a half-written file
 
+    def _write_fences(self) -> None:
+        self._write(self.fences_path, {d: f.json() for d, f in self._fences.items()})
+
     def _write_history(self) -> None:
-        data = {"started": self._started, "unknown_before": self._unknown_before}
-        self._write(self.history_path, data)
+        started = [asdict(e) for e in self._started]
+        self._write(self.history_path, {"started": started, "unknown_before": self._unknown_before})
 
     def started(self, daemon: str, *, marks_down: bool) -> None:
         """A remediation begins: it counts for cooldown, rate limit and the mark-down budget."""
         now = time.time()
         with self._lock:
-            self._started = [e for e in self._started if now - e["at"] < KEEP_SECONDS]
-            self._started.append({"daemon": daemon, "at": now, "marks_down": marks_down})
+            self._started = [e for e in self._started if now - e.at < KEEP_SECONDS]
+            self._started.append(Started(daemon, now, marks_down))
             try:
                 self._write_history()
             except OSError as exc:
@@ -190,12 +235,12 @@ class Ledger:
             last: dict[str, float] = {}
             markdowns: defaultdict[str, list[float]] = defaultdict(list)
             for entry in self._started:
-                last[entry["daemon"]] = max(last.get(entry["daemon"], 0.0), entry["at"])
-                if entry["marks_down"]:
-                    markdowns[entry["daemon"]].append(entry["at"])
+                last[entry.daemon] = max(last.get(entry.daemon, 0.0), entry.at)
+                if entry.marks_down:
+                    markdowns[entry.daemon].append(entry.at)
             return History(
                 last_action=last,
-                actions=tuple(e["at"] for e in self._started),
+                actions=tuple(e.at for e in self._started),
                 markdowns={d: tuple(t) for d, t in markdowns.items()},
                 unknown_before=self._unknown_before,
             )
@@ -216,12 +261,3 @@ class Ledger:
                 log.error("cannot append to the audit file %s: %s", self.audit_path, exc)  # noqa: TRY400
         for listener in self.listeners:
             listener(entry)
-
-
-def _entry(raw: dict[str, Any]) -> dict[str, Any]:
-    """One started remediation, checked (raises on a wrong shape)."""
-    return {
-        "daemon": str(raw["daemon"]),
-        "at": float(raw["at"]),
-        "marks_down": bool(raw["marks_down"]),
-    }

@@ -33,6 +33,7 @@ from watchdog.monitor import make_client
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from watchdog.act.ledger import Fence
     from watchdog.config import ClusterConfig, Config
     from watchdog.model import Snapshot, Transition
     from watchdog.monitor import MonClient
@@ -197,16 +198,15 @@ class Remediator:
             if job is not None:
                 self._launch(job)
 
-    def _resume(self, daemon: str, fence: dict[str, Any]) -> Job | None:
+    def _resume(self, daemon: str, fence: Fence) -> Job | None:
         left = resume_steps(fence, self.settings.act.steps)
         if left is None:
             return None
         log.info(
             "%s: resuming the remediation an earlier run left fenced: %s", daemon, ", ".join(left)
         )
-        unit = fence.get("unit") if isinstance(fence.get("unit"), str) else None
         event = Incident(
-            daemon, "fenced", "fenced by an earlier run", fence.get("pid"), time.time(), unit
+            daemon, "fenced", "fenced by an earlier run", fence.pid, time.time(), fence.unit
         )
         job = Job(event, left, self.settings, self.mon, None)
         self._jobs[daemon] = job
