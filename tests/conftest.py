@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -144,6 +145,21 @@ def fast_config(cluster: str, **assess: object) -> Config:
             "assess": assess,
         }
     )
+
+
+def wait_for(
+    condition: Callable[[], object], timeout: float, what: str, every: float = 0.02
+) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds.
+
+    Tests wait for what they are about, never for a fixed time that is usually enough.
+    """
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()  # never set: a wait that a signal cannot cut short
+    while not condition():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        pause.wait(every)
 
 
 def cycle_until(

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.conftest import STATE_DIR
+from tests.conftest import STATE_DIR, wait_for
 from watchdog.config import load_config, parse_config
 from watchdog.daemon import Watchdog
 from watchdog.discover.mapped import HostIdentity
@@ -24,6 +24,12 @@ def watchdog_reporting_through(sim, ceph_command: str, every: float = 0.2) -> Wa
         }
     )
     return Watchdog(config)
+
+
+def states(watchdog: Watchdog) -> set[str]:
+    """The states of the last cycle's OSDs."""
+    snapshot = watchdog.latest()
+    return {r.status.state.value for r in snapshot.osds} if snapshot else set()
 
 
 def run_for(watchdog: Watchdog, seconds: float) -> None:
@@ -84,17 +90,16 @@ def test_a_reload_keeps_the_reporter_and_its_queue_and_turning_it_off_stops_it(s
     loop = threading.Thread(target=watchdog.run)
     loop.start()
     try:
-        time.sleep(0.6)
+        wait_for(lambda: reporter.running, 5, "the reporter's thread")
         path.write_text(on % (sim.cluster, STATE_DIR, "true", 5.0))
         watchdog.request_reload()
-        time.sleep(0.6)
+        wait_for(lambda: reporter.config.report.interval_seconds == 5.0, 10, "the reload")
         assert watchdog.reporter is reporter  # same thread, same queue
-        assert reporter.config.report.interval_seconds == 5.0
+        assert reporter.running
         assert reporter.events[0].message.startswith("dry run: would remediate")
         path.write_text(on % (sim.cluster, STATE_DIR, "false", 5.0))
         watchdog.request_reload()
-        time.sleep(0.6)
-        assert watchdog.reporter is None
+        wait_for(lambda: watchdog.reporter is None, 10, "the reporter turned off")
         assert not any(t.name == "mgr-report" for t in threading.enumerate())
     finally:
         watchdog.stop()
@@ -126,8 +131,11 @@ def module_answering(tmp_path):
     cli = tmp_path / "ceph"
     cli.write_text(
         "#!/bin/sh\n"
-        'case "$*" in *osd-watchdog*) ;; *) exit 1 ;; esac\n'
-        f"cat > {tmp_path}/body.json; echo report >> {calls}\n"
+        # Only the report: the key's name (client.osd-watchdog) is in every command line.
+        'case "$*" in *"osd-watchdog report"*) ;; *) exit 1 ;; esac\n'
+        # The body renamed into place: a test reading it never sees half of it.
+        f"cat > {tmp_path}/body.tmp; mv {tmp_path}/body.tmp {tmp_path}/body.json\n"
+        f"echo report >> {calls}\n"
         """echo '{"accepted": [], "refused": [], "events_through": 0}'\n"""
     )
     cli.chmod(0o755)
@@ -165,7 +173,7 @@ def test_an_unchanged_report_is_sent_again_only_at_the_keepalive(
 
 @pytest.mark.integration
 def test_a_state_change_is_sent_at_once_even_inside_the_keepalive(sim, tmp_path):
-    cli, calls = module_answering(tmp_path)
+    cli, _ = module_answering(tmp_path)
     config = parse_config(
         {
             "loop": {"interval_seconds": 0.2, "probe_timeout_seconds": 0.5},
@@ -180,22 +188,20 @@ def test_a_state_change_is_sent_at_once_even_inside_the_keepalive(sim, tmp_path)
     loop = threading.Thread(target=watchdog.run)
     loop.start()
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (
-            (s := watchdog.latest()) and {r.status.state.value for r in s.osds} == {"healthy"}
-        ):
-            time.sleep(0.05)
-        time.sleep(1.0)
-        before = len(calls.read_text().splitlines())
+        body = tmp_path / "body.json"
+
+        def told() -> dict[str, str]:
+            """Each OSD's state in the last report the module took."""
+            osds = json.loads(body.read_text())["osds"] if body.exists() else []
+            return {o["daemon"]: o["state"] for o in osds}
+
+        every = {f"osd.{i}" for i in range(sim.count)}
+        wait_for(lambda: told() == dict.fromkeys(every, "healthy"), 10, "healthy reported")
+        # Nothing changes now, and the keepalive is 60 s: only the change can be sent.
         sim.kill(0)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len(calls.read_text().splitlines()) == before:
-            time.sleep(0.05)
-        assert len(calls.read_text().splitlines()) > before
+        wait_for(lambda: told().get("osd.0") != "healthy", 20, "a report of the exited OSD")
         # Without a map, this host reports under its short name, as Ceph records it.
-        body = json.loads((tmp_path / "body.json").read_text())
-        assert body["host"] == min(HostIdentity.of(None).names, key=len)
-        assert {o["daemon"] for o in body["osds"]} == {f"osd.{i}" for i in range(sim.count)}
+        assert json.loads(body.read_text())["host"] == min(HostIdentity.of(None).names, key=len)
     finally:
         watchdog.stop()
         loop.join(timeout=10)

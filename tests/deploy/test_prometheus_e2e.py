@@ -3,15 +3,14 @@ when one OSD turns zombie and resolves when it heals, and every dashboard query 
 
 import json
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
-from tests.conftest import require_tool
+from tests.conftest import require_tool, wait_for
 from tests.deploy.conftest import DEPLOY
 from tests.process import Daemon, unused_port
 
@@ -71,15 +70,6 @@ class Prometheus:
             self.proc.kill()
             self.proc.wait(timeout=5)
         self.log.close()
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)  # polling a server we do not control; bounded by the deadline
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
