@@ -29,7 +29,7 @@ unit: install
 test: install
 	./scripts/test-deps.sh
 	$(MAKE) lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
