@@ -351,7 +351,7 @@ def failover(cluster: CephCluster, mon: Mon, me: str) -> tuple[float, int]:
 
 
 def main() -> None:
-    print(machine())
+    print(f"machine: {machine()}")
     me = socket.gethostname().split(".", 1)[0]
     root = Path(tempfile.mkdtemp(prefix="ceph-bench-", dir="/tmp"))
     # The mon commits pending map changes every 50 ms instead of every second: creating

@@ -111,7 +111,7 @@ def primaries(cluster: CephCluster) -> dict[int, str]:
 
 
 def main() -> None:
-    print(machine())
+    print(f"machine: {machine()}")
     root = Path(tempfile.mkdtemp(prefix="ceph-bench-", dir="/tmp"))
     try:
         with CephCluster(root, osds=len(OSDS)) as cluster:

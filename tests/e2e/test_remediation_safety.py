@@ -124,7 +124,8 @@ def test_a_reload_mid_restart_lets_the_remediation_finish_and_the_loop_goes_on(c
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "crashed"])
 def test_a_watchdog_ended_mid_remediation_is_resumed_by_the_next_start(ceph, watch_factory, how):
-    first, _, act = fence_osd1(ceph, watch_factory, 3.0)
+    # Stopped, it waits up to 5 s for steps to record where they are: the restart outlasts it.
+    first, _, act = fence_osd1(ceph, watch_factory, 8.0 if how is signal.SIGTERM else 3.0)
     first.daemon.proc.send_signal(how)  # mid-restart
     first.daemon.proc.wait(timeout=15)
     fences = json.loads((first.state_dir / "fences.json").read_text())

@@ -16,7 +16,10 @@ prober only reads. Local, with no cephx key: it needs the OSD's uid (or root) to
 
 from __future__ import annotations
 
+# Imported whole here, not on first use: a watchdog that has dropped its privileges (or
+# runs from a Python it can no longer read) cannot load a module later.
 import concurrent.futures
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from watchdog.host import asok
@@ -91,7 +94,7 @@ class OpsProbe:
     def __init__(self, proc_root: Path) -> None:
         self.proc_root = proc_root
         self._paths: dict[Incarnation, Path] = {}
-        self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="ops")
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="ops")
 
     def run(self, targets: Sequence[Target], *, timeout: float) -> dict[str, OpsSample]:
         """One sample per OSD with a process here; static targets are absent."""
