@@ -142,12 +142,8 @@ def module_answering(tmp_path):
     return cli, calls
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize(("keepalive", "fewest", "most"), [(1.0, 3, 7), (0.2, 10, 40)])
-def test_an_unchanged_report_is_sent_again_only_at_the_keepalive(
-    sim, tmp_path, keepalive, fewest, most
-):
-    cli, calls = module_answering(tmp_path)
+def reporting_every_cycle(sim, cli, keepalive: float) -> Watchdog:
+    """A watchdog over ``sim`` that looks at its report every 0.2 s cycle, through ``cli``."""
     config = parse_config(
         {
             "loop": {"interval_seconds": 0.2, "probe_timeout_seconds": 0.5},
@@ -158,7 +154,16 @@ def test_an_unchanged_report_is_sent_again_only_at_the_keepalive(
             "act": {"state_dir": str(STATE_DIR), "canary": False},
         }
     )  # fmt: skip
-    watchdog = Watchdog(config)
+    return Watchdog(config)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("keepalive", "fewest", "most"), [(1.0, 3, 7), (0.2, 10, 40)])
+def test_an_unchanged_report_is_sent_again_only_at_the_keepalive(
+    sim, tmp_path, keepalive, fewest, most
+):
+    cli, calls = module_answering(tmp_path)
+    watchdog = reporting_every_cycle(sim, cli, keepalive)
     run_for(watchdog, 3.2)
     snapshot = watchdog.latest()
     assert snapshot is not None
@@ -174,17 +179,7 @@ def test_an_unchanged_report_is_sent_again_only_at_the_keepalive(
 @pytest.mark.integration
 def test_a_state_change_is_sent_at_once_even_inside_the_keepalive(sim, tmp_path):
     cli, _ = module_answering(tmp_path)
-    config = parse_config(
-        {
-            "loop": {"interval_seconds": 0.2, "probe_timeout_seconds": 0.5},
-            "discovery": {"clusters": [sim.cluster]},
-            "cluster": {"source": "cli", "ceph_command": str(cli), "refresh_seconds": 60},
-            "report": {"enabled": True, "interval_seconds": 0.2, "timeout_seconds": 2.0,
-                       "keepalive_seconds": 60.0},
-            "act": {"state_dir": str(STATE_DIR), "canary": False},
-        }
-    )  # fmt: skip
-    watchdog = Watchdog(config)
+    watchdog = reporting_every_cycle(sim, cli, keepalive=60.0)
     loop = threading.Thread(target=watchdog.run)
     loop.start()
     try:

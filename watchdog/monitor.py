@@ -340,6 +340,18 @@ class RestfulClient:
         self.session.close()
 
 
+def client_or_none(config: ClusterConfig, without: str) -> MonClient | None:
+    """The configured client, or None when it cannot be made (logged with ``without``).
+
+    A missing binding or key must not stop the watchdog from probing.
+    """
+    try:
+        return make_client(config)
+    except MonitorError as exc:
+        log.warning("%s: %s", without, exc)
+        return None
+
+
 def make_client(config: ClusterConfig) -> MonClient | None:
     """The configured client. None for ``none``.
 

@@ -26,9 +26,8 @@ from watchdog.act.ledger import Ledger
 from watchdog.act.lock import StateLock
 from watchdog.act.runner import JobRunner
 from watchdog.act.steps import Incident
-from watchdog.errors import MonitorError
 from watchdog.model import State
-from watchdog.monitor import make_client
+from watchdog.monitor import client_or_none
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,11 +41,7 @@ log = logging.getLogger(__name__)
 
 
 def _connect(cluster: ClusterConfig) -> MonClient | None:
-    try:
-        return make_client(cluster)
-    except MonitorError as exc:
-        log.warning("actions cannot reach the monitors: %s", exc)
-        return None
+    return client_or_none(cluster, "actions cannot reach the monitors")
 
 
 class Remediator:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from watchdog.discover.cluster import parse_osd_dump
 from watchdog.errors import MapParseError, MonitorError
 from watchdog.model import ClusterMap, MapStatus
-from watchdog.monitor import MonClient, make_client
+from watchdog.monitor import MonClient, client_or_none
 from watchdog.worker import Worker
 
 if TYPE_CHECKING:
@@ -144,11 +144,7 @@ class MapWatcher(Worker):
 
 
 def _client(config: ClusterConfig) -> MonClient | None:
-    try:
-        return make_client(config)
-    except MonitorError as exc:
-        log.warning("no cluster view: %s; judging from local evidence only", exc)
-        return None
+    return client_or_none(config, "no cluster view, judging from local evidence only")
 
 
 # Settings the watcher reads on every round; changing them keeps the client.
