@@ -108,6 +108,8 @@ class Module(MgrModule):  # type: ignore[misc]
     def serve(self) -> None:
         """Load what the previous active mgr kept, then judge as time passes."""
         with self.lock:
+            # What the previous active mgr last raised, raised again before anything else.
+            self._raise_kept()
             self.book = Book(
                 max_age=self._max_age(),
                 min_remote_failures=self._min_remote(),
@@ -233,6 +235,19 @@ class Module(MgrModule):  # type: ignore[misc]
         if checks != self.raised:
             self.set_health_checks(checks)
             self.raised = checks
+            self.set_store(store.CHECKS_KEY, store.checks_value(checks))
+
+    def _raise_kept(self) -> None:
+        text = self.get_store(store.CHECKS_KEY)
+        if not text:
+            return
+        try:
+            checks = store.load_checks(text)
+        except ValueError as exc:
+            self.log.warning("ignoring the kept checks: %s", exc)
+            return
+        self.set_health_checks(checks)
+        self.raised = checks
 
     def _keep(self, host: str) -> None:
         """Write a host's values to the store only when what a standby needs changed."""

@@ -5,6 +5,10 @@ shards under ``host/NAME/1``, ``host/NAME/2`` when one value would pass MAX_VALU
 value nears the monitors' 65,536-byte limit for one config-key entry
 (``mon_config_key_max_entry_size``), whatever the size of the cluster. Versions before 0.1.0
 kept the whole book in one value, ``verdicts``: read once on upgrade, then removed.
+
+The checks last raised are kept too, under ``checks``: a standby that takes over raises them
+first thing, before it has read the map or any host's key (seconds at 10,000 OSDs), so the
+monitors never see its first beacon without them.
 """
 
 import json
@@ -17,6 +21,36 @@ PREFIX = "host/"
 MAX_VALUE = 48 * 1024  # bytes
 LEGACY_KEY = "verdicts"
 MAX_CAUSE = 300  # characters of a cause kept for a standby's check lines
+CHECKS_KEY = "checks"
+
+
+def checks_value(checks: Dict[str, Dict[str, Any]]) -> str:
+    """The raised checks as one store value of at most MAX_VALUE bytes.
+
+    A check with too many lines keeps its summary and its first lines, then says how many
+    more there are: a standby shows the full list once it has judged the hosts' reports.
+    """
+    text = json.dumps(checks, sort_keys=True)
+    lines = max((len(c.get("detail", [])) for c in checks.values()), default=0)
+    while len(text.encode()) > MAX_VALUE and lines > 0:
+        lines //= 2
+        cut: Dict[str, Dict[str, Any]] = {}
+        for name, check in checks.items():
+            detail = list(check.get("detail", []))
+            if len(detail) > lines:
+                more = f"... and {len(detail) - lines} more"
+                detail = [*detail[:lines], more]
+            cut[name] = {**check, "detail": detail}
+        text = json.dumps(cut, sort_keys=True)
+    return text
+
+
+def load_checks(text: str) -> Dict[str, Dict[str, Any]]:
+    """The kept checks; raises ValueError when the value is not what checks_value wrote."""
+    checks = json.loads(text)
+    if not isinstance(checks, dict) or not all(isinstance(c, dict) for c in checks.values()):
+        raise ValueError("not a dict of checks")
+    return checks
 
 
 def keys(host: str, shards: int) -> List[str]:

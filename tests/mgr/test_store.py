@@ -90,3 +90,26 @@ def test_the_single_value_of_older_versions_is_read_once():
     store.load_legacy(taken, json.dumps(legacy), NOW)
     assert taken.health_checks().keys() == {"OSD_ACCEPT_DEAD"}
     assert taken.logged_through == {"a": NOW - 2}
+
+
+def test_the_raised_checks_are_kept_whole_and_within_the_limit_whatever_their_length():
+    one = {"OSD_ACCEPT_DEAD": {"severity": "error", "summary": "1 OSD(s) ...", "count": 1,
+                               "detail": ["osd.1 on a: client accept path dead"]}}  # fmt: skip
+    assert store.load_checks(store.checks_value(one)) == one
+
+    # 1,000 hosts silent at once: far more lines than a value may hold.
+    def line(host: int) -> str:
+        osds = ", ".join(f"osd.{host * 10 + j}" for j in range(10))
+        return (
+            f"host{host:04d}: no watchdog report since 12:00:00, limit 60s (10 OSD(s) up: {osds})"
+        )
+
+    lines = [line(i) for i in range(1000)]
+    many = {"OSD_WATCHDOG_DOWN": {"severity": "warning", "summary": "1000 host(s)", "count": 1000,
+                                  "detail": lines}}  # fmt: skip
+    value = store.checks_value(many)
+    assert len(value.encode()) <= store.MAX_VALUE < LIMIT
+    kept = store.load_checks(value)["OSD_WATCHDOG_DOWN"]
+    assert kept["summary"] == "1000 host(s)"
+    assert kept["detail"][0] == lines[0]
+    assert kept["detail"][-1] == f"... and {1000 - (len(kept['detail']) - 1)} more"
