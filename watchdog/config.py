@@ -288,9 +288,9 @@ class ReportConfig:
     enabled: bool = False
     # Looked at every interval, and at once when an OSD's state changes; sent when
     # something the module shows changed (a state, an event, a remote result), after a
-    # failure, and otherwise every keepalive. Each report costs the mgr about a millisecond
-    # of CPU (bench/RESULTS.md), so 1,000 hosts at the keepalive cost it 1/30 of the
-    # interval's. The report says its keepalive, and the module waits two of them (or its
+    # failure, and otherwise every keepalive. Each report costs the mgr about 2 ms of CPU
+    # (bench/RESULTS.md: 1,000 hosts cost it 17% of a core every 10 s, 6.7% every 30 s).
+    # The report says its keepalive, and the module waits two of them (or its
     # max_report_age, if longer) before it calls this host silent (OSD_WATCHDOG_DOWN).
     interval_seconds: Seconds = 10.0
     keepalive_seconds: Seconds = 30.0
