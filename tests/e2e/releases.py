@@ -114,7 +114,10 @@ class Release:
             return
         for path in [cluster_dir, *cluster_dir.rglob("*")]:
             if not path.is_symlink():
-                os.chown(path, CEPH_UID, CEPH_UID)
+                # Running daemons write meanwhile: a temporary file renamed away since the
+                # walk listed it needs no owner.
+                with contextlib.suppress(FileNotFoundError):
+                    os.chown(path, CEPH_UID, CEPH_UID)
             else:
                 os.chown(path, CEPH_UID, CEPH_UID, follow_symlinks=False)
 
