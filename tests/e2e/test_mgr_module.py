@@ -365,9 +365,10 @@ def test_hostile_reports_are_refused_change_nothing_and_the_module_goes_on(ceph)
     )
     rows = {r["osd"]: r["state"] for r in ceph.ceph_json("osd-watchdog", "status")}
     assert rows["osd.1"] == "zombie"
-    assert set(json.loads(ceph.ceph("config-key", "dump", "mgr/osd_watchdog/"))) == {
-        f"mgr/osd_watchdog/host/{host()}"
-    }
+    # Kept: this host's verdicts and the checks a standby raises again; no intruder's.
+    kept = json.loads(ceph.ceph("config-key", "dump", "mgr/osd_watchdog/"))
+    assert set(kept) == {f"mgr/osd_watchdog/host/{host()}", "mgr/osd_watchdog/checks"}
+    assert "OSD_ACCEPT_DEAD" in json.loads(kept["mgr/osd_watchdog/checks"])
 
 
 @pytest.fixture
