@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import cycle_until, fast_config, state_of
+from tests.conftest import cycle_until, fast_config, state_of, wait_for
 from tests.process import Daemon, run_cli, unused_port, write_config
 from watchdog.daemon import Watchdog
 
@@ -23,14 +23,13 @@ def test_the_daemon_serves_reloads_and_stops_cleanly(sim, tmp_path):
     daemon = Daemon(config)
     try:
         daemon.wait_for_log("osd.2: starting -> healthy")
+
         # Logged during the cycle, published at its end: give the snapshot a few cycles.
-        for _ in range(20):
+        def healthy_in_metrics() -> bool:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-                if b'ceph_daemon="osd.2",state="healthy"} 1.0' in reply.read():
-                    break
-            threading.Event().wait(0.25)
-        else:
-            pytest.fail("osd.2 never healthy in /metrics")
+                return b'ceph_daemon="osd.2",state="healthy"} 1.0' in reply.read()
+
+        wait_for(healthy_in_metrics, 5, "osd.2 healthy in /metrics", every=0.25)
         config.write_text("[loop]\nbogus = 1\n")
         daemon.proc.send_signal(signal.SIGHUP)
         line = daemon.wait_for_log("reload failed, keeping the previous configuration")

@@ -1,8 +1,9 @@
 """A background worker: one thread that does its work every period, or at once when woken.
 
-The map watcher and the mgr reporter are both this: the probe loop never waits for a
-monitor or a mgr, it wakes them and moves on. Their settings change in place on a reload
-(``reconfigure``), so a reload neither drops what they hold nor joins their threads.
+The map watcher and the mgr reporter are this, so the probe loop never waits for a monitor
+or a mgr: it wakes them and moves on. Their settings change in place on a reload
+(``reconfigure``), so a reload neither drops what they hold nor joins their threads. The
+canary is one too, with a period of nothing: its accept() is the wait.
 """
 
 from __future__ import annotations

@@ -248,6 +248,7 @@ class Module(MgrModule):  # type: ignore[misc]
             return
         self.set_health_checks(checks)
         self.raised = checks
+        self.log.info("raised the %d checks the previous active mgr kept", len(checks))
 
     def _keep(self, host: str) -> None:
         """Write a host's values to the store only when what a standby needs changed."""

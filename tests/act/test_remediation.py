@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import wait_for
 from watchdog.act.job import Settings
 from watchdog.act.remediation import Remediator
 from watchdog.config import ActConfig, parse_config
@@ -199,9 +200,7 @@ def test_one_remediation_at_a_time_and_the_next_waits_its_turn(tmp_path, remedia
     two = (report("osd.0", State.HEALTHY), report("osd.1", State.ZOMBIE),
            report("osd.2", State.ZOMBIE), report("osd.3", State.HEALTHY))  # fmt: skip
     remediator.consider(snapshot(*two), [zombie("osd.1"), zombie("osd.2")])
-    deadline = time.monotonic() + 10
-    while ("osd down", ["1"]) not in mon.sent and time.monotonic() < deadline:
-        threading.Event().wait(0.02)
+    wait_for(lambda: ("osd down", ["1"]) in mon.sent, 10, "osd.1 marked down")
     remediator.consider(snapshot(*two), [])
     assert remediator.running() == {"osd.1"}  # osd.2 waits while osd.1 is held
     assert all(ids != ["osd.2"] for _, ids in mon.sent)
@@ -270,10 +269,8 @@ def test_a_reload_mid_remediation_lets_it_finish_under_its_own_settings(tmp_path
     remediator = Remediator(Settings.from_config(config), mon, config.cluster)
     try:
         remediator.consider(snapshot(*FOUR), [zombie("osd.1")])
-        deadline = time.monotonic() + 10
-        while steps_left(remediator, "osd.1") != ("verify", "unfence"):
-            assert time.monotonic() < deadline, remediator.ledger.fenced()
-            threading.Event().wait(0.02)
+        wait_for(lambda: steps_left(remediator, "osd.1") == ("verify", "unfence"), 10,
+                 "osd.1's job in verify")  # fmt: skip
         # SIGHUP: a new step timeout, while the job waits in verify; the reload returns.
         shorter = act | {"step_timeout_seconds": 1.0}
         remediator.reconfigure(parse_config({"cluster": {"source": "none"}, "act": shorter}))
@@ -295,10 +292,8 @@ def test_a_shutdown_mid_remediation_is_resumed_by_the_next_start(tmp_path, remed
                       restart_command=["true"])  # fmt: skip
     first = remediators(config, mon)
     first.consider(snapshot(*FOUR), [zombie("osd.1")])
-    deadline = time.monotonic() + 10
-    while steps_left(first, "osd.1") != ("verify", "unfence"):
-        assert time.monotonic() < deadline, first.ledger.fenced()
-        threading.Event().wait(0.02)
+    wait_for(lambda: steps_left(first, "osd.1") == ("verify", "unfence"), 10,
+             "osd.1's job in verify")  # fmt: skip
     first.stop()  # SIGTERM while verify waits
     assert first.counts()["actions_total"] == {("fence_restart_verify_unfence", "interrupted"): 1}
     assert [r["result"] for r in audit(tmp_path)][-1] == "interrupted"
@@ -345,10 +340,7 @@ def test_fsid_in_the_unit_comes_from_the_monitors(tmp_path, remediators):
                       systemctl_command=recording_systemctl(tmp_path))  # fmt: skip
     remediator = remediators(config, mon)
     remediator.consider(snapshot(*FOUR), [zombie("osd.1")])
-    deadline = time.monotonic() + 10
-    while not (tmp_path / "calls").exists():
-        assert time.monotonic() < deadline, audit(tmp_path)
-        threading.Event().wait(0.02)
+    wait_for((tmp_path / "calls").exists, 10, "the restart through systemctl")
     assert (tmp_path / "calls").read_text() == f"restart ceph-{FSID}@osd.1\n"
     remediator.stop(wait=2)
 

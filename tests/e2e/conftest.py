@@ -18,7 +18,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import require_root, require_tool, unavailable
+from tests.conftest import require_root, require_tool, unavailable, wait_for
 from tests.e2e.cluster import BINARIES, CephCluster
 from tests.e2e.releases import HOST, Release, release
 from tests.process import Daemon, unused_port
@@ -101,12 +101,8 @@ class Watched:
     ) -> None:
         """Poll until /metrics has the sample: a transition is logged during a cycle and
         published with the snapshot at its end."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if sample in self.metrics().get(name, []):
-                return
-            threading.Event().wait(0.25)  # bounded by the deadline
-        pytest.fail(f"{name} never had {sample}: {self.metrics().get(name)}")
+        wait_for(lambda: sample in self.metrics().get(name, []), timeout,
+                 f"{name} to have {sample}", every=0.25)  # fmt: skip
 
     def wait_states(self, wanted: dict[str, str], timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

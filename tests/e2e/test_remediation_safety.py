@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from tests.conftest import wait_for
 from tests.e2e.faults import unmute_listeners
 from tests.e2e.test_real_ceph import HEALTHY, map_says_up, mute_public
 from tests.e2e.test_remediation import audit, osd_entry
@@ -112,10 +113,8 @@ def test_a_reload_mid_restart_lets_the_remediation_finish_and_the_loop_goes_on(c
     loops = watch.metrics()["osd_watchdog_loops_total"][0][1]
     watch.reload(step_timeout_seconds=45.0)  # while the restart step runs
     # The loop went on cycling while the remediation ran (it never joins it).
-    deadline = time.monotonic() + 5
-    while watch.metrics()["osd_watchdog_loops_total"][0][1] < loops + 4:
-        assert time.monotonic() < deadline, "the loop stopped cycling during the reload"
-        threading.Event().wait(0.25)
+    wait_for(lambda: watch.metrics()["osd_watchdog_loops_total"][0][1] >= loops + 4, 5,
+             "four more cycles of the loop during the reload", every=0.25)  # fmt: skip
     healed(ceph, watch, "osd.1", started)
     assert not any("verify failed" in line for line in watch.daemon.lines)
     watch.wait_states(HEALTHY, timeout=60)
