@@ -27,9 +27,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from tests.process import unused_port
+from tests.scoped import Scoped
 
 NSPAWN = "systemd-nspawn"
 PATH = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
@@ -40,8 +41,8 @@ class BootError(RuntimeError):
     """The container did not boot, or a command in it failed."""
 
 
-class BootedHost:
-    """A root booted with systemd-nspawn; stop it with ``shutdown()`` (or use ``with``)."""
+class BootedHost(Scoped):
+    """A root booted with systemd-nspawn; end it with ``stop()`` (or use ``with``)."""
 
     def __init__(self, root: Path, name: str, log: Path, binds: dict[Path, str] | None = None):
         self.root = root
@@ -51,18 +52,8 @@ class BootedHost:
         self.proc: subprocess.Popen[bytes] | None = None
         self.leader = 0  # the container's PID 1, as the host sees it
 
-    def __enter__(self) -> Self:
-        try:
-            self.boot()
-        except BaseException:
-            self.shutdown()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-
-    def boot(self, timeout: float = 90) -> None:
+    def start(self, timeout: float = 90) -> None:
+        """Boot it: until its systemd reports it is running."""
         binds = [f"--bind-ro={host}:{inside}" for host, inside in self.binds.items()]
         argv = [NSPAWN, "-D", str(self.root), f"--machine={self.name}", "--register=no",
                 "--keep-unit", "-b", *binds]  # fmt: skip
@@ -132,7 +123,7 @@ class BootedHost:
                     return int(entry.name)
         raise BootError(f"no host process is pid {pid} of {self.name}")
 
-    def shutdown(self) -> None:
+    def stop(self) -> None:
         """Power the container off; kill nspawn (our child, by pid) if it does not stop."""
         if self.proc is None or self.proc.poll() is not None:
             return

@@ -24,9 +24,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from tests.e2e.releases import HOST, MARK, Release
+from tests.scoped import Scoped
 
 BINARIES = ("ceph", "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-authtool", "monmaptool")
 STOCK_MODULES = Path("/usr/share/ceph/mgr")  # where Debian's ceph-mgr installs its modules
@@ -100,7 +101,7 @@ class Daemon:
 
 
 @dataclass
-class CephCluster:
+class CephCluster(Scoped):
     """Build with ``start()``; always ``stop()`` (a context manager does both)."""
 
     root: Path
@@ -134,17 +135,6 @@ class CephCluster:
     @property
     def keyring(self) -> Path:
         return self.root / "admin.keyring"
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- building -------------------------------------------------------------------------
 

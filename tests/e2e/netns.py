@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Self
+
+from tests.scoped import Scoped
 
 SUBNET = "10.77"
 
@@ -21,7 +22,7 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
 
 
-class Vantages:
+class Vantages(Scoped):
     """``count`` namespaces; ``names[i]`` for ``ip netns exec``."""
 
     def __init__(self, count: int) -> None:
@@ -40,26 +41,23 @@ class Vantages:
     def prefix(self, i: int) -> list[str]:
         return ["ip", "netns", "exec", self.names[i]]
 
-    def __enter__(self) -> Self:
-        try:
-            for i, (name, link) in enumerate(zip(self.names, self._links, strict=True)):
-                net = f"{SUBNET}.{i + 1}"
-                _ip("netns", "add", name)
-                _ip("link", "add", link, "type", "veth", "peer", "name", f"{link}p")
-                _ip("link", "set", f"{link}p", "netns", name)
-                _ip("addr", "add", f"{net}.1/24", "dev", link)
-                _ip("link", "set", link, "up")
-                inside = ["netns", "exec", name, "ip"]
-                _ip(*inside, "addr", "add", f"{net}.2/24", "dev", f"{link}p")
-                _ip(*inside, "link", "set", f"{link}p", "up")
-                _ip(*inside, "link", "set", "lo", "up")
-                _ip(*inside, "route", "add", "default", "via", f"{net}.1")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
+    def start(self) -> None:
+        """The namespaces, each linked to the host by a veth pair with a route out."""
+        for i, (name, link) in enumerate(zip(self.names, self._links, strict=True)):
+            net = f"{SUBNET}.{i + 1}"
+            _ip("netns", "add", name)
+            _ip("link", "add", link, "type", "veth", "peer", "name", f"{link}p")
+            _ip("link", "set", f"{link}p", "netns", name)
+            _ip("addr", "add", f"{net}.1/24", "dev", link)
+            _ip("link", "set", link, "up")
+            inside = ["netns", "exec", name, "ip"]
+            _ip(*inside, "addr", "add", f"{net}.2/24", "dev", f"{link}p")
+            _ip(*inside, "link", "set", f"{link}p", "up")
+            _ip(*inside, "link", "set", "lo", "up")
+            _ip(*inside, "route", "add", "default", "via", f"{net}.1")
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Remove whatever of them exists."""
         for name in self.names:
             subprocess.run(
                 ["ip", "netns", "del", name], capture_output=True, timeout=10, check=False
