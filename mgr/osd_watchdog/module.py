@@ -38,6 +38,7 @@ from .text import status_table
 from .view import Known, build_view, crush_hosts
 
 MAP_EVERY = 2.0  # seconds between two views of a changing map: each converts the whole map
+LOAD_WAIT = 30.0  # seconds a command waits for serve() to load the kept verdicts
 
 
 class Module(MgrModule):  # type: ignore[misc]
@@ -102,24 +103,30 @@ class Module(MgrModule):  # type: ignore[misc]
         self.map_changed = True
         self.view_at = 0.0  # monotonic time of the last view
         self.ticked_at = 0.0  # monotonic time of the last tick
+        # Set once serve() has loaded every host's verdicts: judging before that would clear
+        # the checks of hosts not loaded yet, so nothing judges, and reports wait.
+        self.loaded = threading.Event()
 
     # -- mgr entry points ---------------------------------------------------------------
 
     def serve(self) -> None:
         """Load what the previous active mgr kept, then judge as time passes."""
         with self.lock:
-            # What the previous active mgr last raised, raised again before anything else.
+            # What the previous active mgr last raised, raised again before anything else:
+            # the new mgr sends its first health report as soon as its OSDs have reported
+            # to it, whichever of its modules have started by then. (Raised from __init__
+            # instead, the mgr drops them: the module is not yet among its running ones.)
             self._raise_kept()
             self.book = Book(
                 max_age=self._max_age(),
                 min_remote_failures=self._min_remote(),
                 warn_unreported=self._warn_unreported(),
             )
-            # Up states first, with no metadata (at 10,000 OSDs that takes seconds): enough to
-            # raise again what the previous active mgr kept, before this one's first beacon
-            # reaches the monitors without it.
+            # Up states first, with no metadata (at 10,000 OSDs metadata takes seconds):
+            # enough to judge the kept verdicts against.
             self._view(metadata=False)
             self._load(time.time())
+            self.loaded.set()
             self._tick()
             self._view()
         while not self.stop_event.is_set():
@@ -148,10 +155,13 @@ class Module(MgrModule):  # type: ignore[misc]
             self.book.max_age = self._max_age()
             self.book.min_remote_failures = self._min_remote()
             self.book.warn_unreported = self._warn_unreported()
-            self._tick()
+            if self.loaded.is_set():
+                self._tick()
 
     def handle_command(self, inbuf: Optional[str], cmd: Dict[str, Any]) -> Tuple[int, str, str]:
         """One of COMMANDS: (return code, output, status text)."""
+        if not self.loaded.wait(LOAD_WAIT):
+            return -errno.EAGAIN, "", "osd-watchdog: the module is still loading its verdicts"
         if cmd["prefix"] == "osd-watchdog report":
             return self._report(inbuf or "")
         if cmd["prefix"] == "osd-watchdog status":
@@ -231,6 +241,8 @@ class Module(MgrModule):  # type: ignore[misc]
         self._judge()
 
     def _judge(self) -> None:
+        if not self.loaded.is_set():
+            return
         checks = self.book.health_checks()
         if checks != self.raised:
             self.set_health_checks(checks)
@@ -243,7 +255,7 @@ class Module(MgrModule):  # type: ignore[misc]
             return
         try:
             checks = store.load_checks(text)
-        except ValueError as exc:
+        except ValueError as exc:  # judged afresh once the verdicts are loaded
             self.log.warning("ignoring the kept checks: %s", exc)
             return
         self.set_health_checks(checks)
