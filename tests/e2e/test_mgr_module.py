@@ -270,9 +270,10 @@ def test_a_mgr_failover_keeps_the_check(ceph, watch_factory):
         60,
         "the standby taking over",
     )
-    # The monitors keep the old mgr's checks until the new one's first beacons (about 2 s,
-    # measured: with the store emptied before the failover the check is gone at 2.5 s). So
-    # the check must hold for longer than that, every time it is looked at.
+    # The monitors keep the old mgr's checks until the new one's first health report, sent
+    # once its OSDs have reported to it (measured: with the store emptied before the failover
+    # the check is gone 2.5 s after). So the check must hold for longer than that, every time
+    # it is looked at.
     held_until = time.monotonic() + 8
     while time.monotonic() < held_until:
         seen = health(ceph)
