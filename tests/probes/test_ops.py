@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_for
 from watchdog.host import asok
 from watchdog.model import Incarnation, OpsOutcome, Target
+from watchdog.probes import ops
 from watchdog.probes.ops import OpsProbe, parse, sample_ops
 
 
@@ -116,6 +118,34 @@ def test_no_admin_socket_is_unreachable_and_said_so():
     assert sample.outcome is OpsOutcome.UNREACHABLE
     assert "listens on no admin socket" in sample.detail
     probe.close()
+
+
+def test_a_process_without_an_admin_socket_is_looked_at_again_only_after_a_wait(
+    admin_socket, monkeypatch
+):
+    """Looking is the costly part (every fd, the unix socket table): not every cycle."""
+    monkeypatch.setattr(ops, "SEARCH_AGAIN", (0.3, 0.6))
+    looks: list[int] = []
+    real_find = asok.find
+
+    def counted(root: Path, pid: int) -> Path:
+        looks.append(pid)
+        return real_find(root, pid)
+
+    monkeypatch.setattr(asok, "find", counted)
+    probe = OpsProbe(Path("/proc"))
+    target = Target("osd.9", incarnation=Incarnation(os.getpid(), 1.0))
+    try:
+        first = probe.run([target], timeout=0.5)["osd.9"]
+        admin_socket({"dump_ops_in_flight": STUCK, "perf dump": PERF})  # made just after
+        again = probe.run([target], timeout=0.5)["osd.9"]
+        assert first.outcome is again.outcome is OpsOutcome.UNREACHABLE
+        assert len(looks) == 1  # the second cycle did not look
+        wait_for(lambda: probe.run([target], timeout=0.5)["osd.9"].outcome is OpsOutcome.OK,
+                 5, "the socket found once the wait passed")  # fmt: skip
+        assert len(looks) == 2
+    finally:
+        probe.close()
 
 
 def test_the_probe_asks_every_local_osd_and_skips_static_targets(admin_socket):

@@ -19,6 +19,7 @@ from __future__ import annotations
 # Imported whole here, not on first use: a watchdog that has dropped its privileges (or
 # runs from a Python it can no longer read) cannot load a module later.
 import concurrent.futures
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
     from watchdog.model import Target
 
 WORKERS = 8  # admin sockets asked at once: a hanging one costs one worker one timeout
+# Seconds before looking again for the admin socket of a process that had none (or none we
+# may reach): doubling from the first to the last. Looking reads every fd of the process and
+# the host's unix socket table: at 125 OSDs without one, doing it every cycle took a second
+# of CPU per cycle. The first wait is short: an OSD found just after its start may not
+# have made its socket yet.
+SEARCH_AGAIN = (2.0, 60.0)
 # Where an op waits on this OSD itself (Ceph's op tracker "flag_point"). Every other stage
 # waits on something else: "waiting for sub ops" on the replicas, "waiting for readable" on
 # a replica's read lease, "waiting for peered", "delayed", a scrub. When one OSD's op threads
@@ -94,6 +101,8 @@ class OpsProbe:
     def __init__(self, proc_root: Path) -> None:
         self.proc_root = proc_root
         self._paths: dict[Incarnation, Path] = {}
+        # Per process without a socket: when to look again, the wait after that, its sample.
+        self._not_found: dict[Incarnation, tuple[float, float, OpsSample]] = {}
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="ops")
 
     def run(self, targets: Sequence[Target], *, timeout: float) -> dict[str, OpsSample]:
@@ -112,18 +121,26 @@ class OpsProbe:
                 found[daemon] = OpsSample(OpsOutcome.TIMEOUT, detail="no answer in time")
         self._paths = {t.incarnation: p for t in local
                        if t.incarnation and (p := self._paths.get(t.incarnation))}  # fmt: skip
+        here = {t.incarnation for t in local}
+        self._not_found = {i: seen for i, seen in self._not_found.items() if i in here}
         return found
 
     def _one(self, incarnation: Incarnation, timeout: float) -> OpsSample:
         path = self._paths.get(incarnation)
         if path is None:
+            looked = self._not_found.get(incarnation)
+            if looked is not None and time.monotonic() < looked[0]:
+                return looked[2]
             try:
                 path = asok.find(self.proc_root, incarnation.pid)
-            except PermissionError as exc:
-                detail = f"finding its admin socket: {exc}"
-                return OpsSample(OpsOutcome.ACCESS_DENIED, detail=detail)
             except OSError as exc:
-                return OpsSample(OpsOutcome.UNREACHABLE, detail=str(exc))
+                outcome = (OpsOutcome.ACCESS_DENIED if isinstance(exc, PermissionError)
+                           else OpsOutcome.UNREACHABLE)  # fmt: skip
+                detail = f"finding its admin socket: {exc}"
+                missing = OpsSample(outcome, detail=detail)
+                wait = SEARCH_AGAIN[0] if looked is None else min(looked[1] * 2, SEARCH_AGAIN[1])
+                self._not_found[incarnation] = (time.monotonic() + wait, wait, missing)
+                return missing
             self._paths[incarnation] = path
         sample = sample_ops(path, timeout)
         if not sample.observed:
