@@ -6,11 +6,11 @@ import os
 import socket
 import struct
 import threading
+import types
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_for
 from watchdog.host import asok
 from watchdog.model import Incarnation, OpsOutcome, Target
 from watchdog.probes import ops
@@ -123,8 +123,10 @@ def test_no_admin_socket_is_unreachable_and_said_so():
 def test_a_process_without_an_admin_socket_is_looked_at_again_only_after_a_wait(
     admin_socket, monkeypatch
 ):
-    """Looking is the costly part (every fd, the unix socket table): not every cycle."""
-    monkeypatch.setattr(ops, "SEARCH_AGAIN", (0.3, 0.6))
+    """Looking is the costly part (every fd, the unix socket table): not every cycle. The
+    waits double from 2 s; the clock is the test's, so no timing decides the outcome."""
+    clock = types.SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(ops, "time", types.SimpleNamespace(monotonic=lambda: clock.now))
     looks: list[int] = []
     real_find = asok.find
 
@@ -135,15 +137,24 @@ def test_a_process_without_an_admin_socket_is_looked_at_again_only_after_a_wait(
     monkeypatch.setattr(asok, "find", counted)
     probe = OpsProbe(Path("/proc"))
     target = Target("osd.9", incarnation=Incarnation(os.getpid(), 1.0))
+
+    def outcome_at(now: float) -> OpsOutcome:
+        clock.now = now
+        return probe.run([target], timeout=0.5)["osd.9"].outcome
+
     try:
-        first = probe.run([target], timeout=0.5)["osd.9"]
-        admin_socket({"dump_ops_in_flight": STUCK, "perf dump": PERF})  # made just after
-        again = probe.run([target], timeout=0.5)["osd.9"]
-        assert first.outcome is again.outcome is OpsOutcome.UNREACHABLE
-        assert len(looks) == 1  # the second cycle did not look
-        wait_for(lambda: probe.run([target], timeout=0.5)["osd.9"].outcome is OpsOutcome.OK,
-                 5, "the socket found once the wait passed")  # fmt: skip
+        assert outcome_at(1000.0) is OpsOutcome.UNREACHABLE
+        assert outcome_at(1001.9) is OpsOutcome.UNREACHABLE
+        assert len(looks) == 1  # within the first 2 s: not looked at again
+        assert outcome_at(1002.0) is OpsOutcome.UNREACHABLE
+        assert len(looks) == 2  # looked again; the next wait is 4 s
+        admin_socket({"dump_ops_in_flight": STUCK, "perf dump": PERF})  # made now
+        assert outcome_at(1005.9) is OpsOutcome.UNREACHABLE
         assert len(looks) == 2
+        assert outcome_at(1006.0) is OpsOutcome.OK
+        assert len(looks) == 3
+        assert outcome_at(1006.5) is OpsOutcome.OK  # found: kept, not looked for again
+        assert len(looks) == 3
     finally:
         probe.close()
 
