@@ -34,6 +34,7 @@ from common import HERE, SMOKE, TICKS, Blackbox, free_port, machine, rss_mib
 
 sys.path.insert(0, str(HERE.parent))  # the end-to-end suite's throw-away cluster
 from tests.e2e.cluster import CephCluster
+from tests.e2e.test_real_ceph import serve_restful
 
 WARMUP = 3.0 if SMOKE else 20.0
 WINDOW = 4.0 if SMOKE else 60.0
@@ -55,12 +56,9 @@ def children(pid: int) -> list[int]:
 
 
 def restful_view(cluster: CephCluster) -> dict[str, str]:
-    cluster.ceph("config", "set", "mgr", "mgr/restful/server_addr", "127.0.0.1")
-    cluster.ceph("config", "set", "mgr", "mgr/restful/server_port", str(free_port()))
-    cluster.ceph("restful", "create-self-signed-cert")
-    key_file = cluster.root / "restful.key"
-    key_file.write_text(cluster.ceph("restful", "create-key", "watchdog").strip())
-    url = cluster.wait_for_restful()
+    # The end-to-end suite's own set-up: it waits until the mgr has announced its restful
+    # module, before which the monitors refuse the module's options.
+    url, key_file = serve_restful(cluster)
     return {
         "restful_url": f'"{url}"',
         "restful_user": '"watchdog"',
