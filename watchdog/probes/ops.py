@@ -21,7 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from watchdog.host import asok
 from watchdog.model import Incarnation, OpsOutcome, OpsSample
@@ -39,6 +39,16 @@ WORKERS = 8  # admin sockets asked at once: a hanging one costs one worker one t
 # of CPU per cycle. The first wait is short: an OSD found just after its start may not
 # have made its socket yet.
 SEARCH_AGAIN = (2.0, 60.0)
+
+
+class Missing(NamedTuple):
+    """A process whose admin socket was not found: its sample until ``look_at``."""
+
+    look_at: float  # monotonic time of the next look
+    wait: float  # seconds waited before this look; the next wait is twice that
+    sample: OpsSample
+
+
 # Where an op waits on this OSD itself (Ceph's op tracker "flag_point"). Every other stage
 # waits on something else: "waiting for sub ops" on the replicas, "waiting for readable" on
 # a replica's read lease, "waiting for peered", "delayed", a scrub. When one OSD's op threads
@@ -101,8 +111,7 @@ class OpsProbe:
     def __init__(self, proc_root: Path) -> None:
         self.proc_root = proc_root
         self._paths: dict[Incarnation, Path] = {}
-        # Per process without a socket: when to look again, the wait after that, its sample.
-        self._not_found: dict[Incarnation, tuple[float, float, OpsSample]] = {}
+        self._not_found: dict[Incarnation, Missing] = {}
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="ops")
 
     def run(self, targets: Sequence[Target], *, timeout: float) -> dict[str, OpsSample]:
@@ -129,8 +138,8 @@ class OpsProbe:
         path = self._paths.get(incarnation)
         if path is None:
             looked = self._not_found.get(incarnation)
-            if looked is not None and time.monotonic() < looked[0]:
-                return looked[2]
+            if looked is not None and time.monotonic() < looked.look_at:
+                return looked.sample
             try:
                 path = asok.find(self.proc_root, incarnation.pid)
             except OSError as exc:
@@ -138,8 +147,8 @@ class OpsProbe:
                            else OpsOutcome.UNREACHABLE)  # fmt: skip
                 detail = f"finding its admin socket: {exc}"
                 missing = OpsSample(outcome, detail=detail)
-                wait = SEARCH_AGAIN[0] if looked is None else min(looked[1] * 2, SEARCH_AGAIN[1])
-                self._not_found[incarnation] = (time.monotonic() + wait, wait, missing)
+                wait = SEARCH_AGAIN[0] if looked is None else min(looked.wait * 2, SEARCH_AGAIN[1])
+                self._not_found[incarnation] = Missing(time.monotonic() + wait, wait, missing)
                 return missing
             self._paths[incarnation] = path
         sample = sample_ops(path, timeout)
