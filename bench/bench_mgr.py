@@ -15,10 +15,14 @@ does) through librados `mgr_command` on a few threads, and for the real host wit
   at its first byte, every INTERVAL seconds: what ceph-mgr itself charges per Python module
   command (the floor no module can go under);
 * over a window with each host reporting every INTERVAL (10 s: a watchdog that sends every
-  report.interval_seconds, as before report.keepalive_seconds), and one with each host
-  reporting every KEEPALIVE (steady OSDs under the default keepalive, 60 s; and every 30 s,
-  the keepalive this project had before it measured this): the module's
-  cost is the difference to the baseline, in % of one core and per report;
+  report.interval_seconds, as before report.keepalive_seconds), one with each host
+  reporting every KEEPALIVE (steady OSDs under the watchdog's own default keepalive, 60 s),
+  and one at the keepalive the module asks for at this size (its reply's "keepalive", from
+  its keepalive_rate: what the shipped watchdogs and module do on a steady cluster): the
+  module's cost is the difference to the baseline, in % of one core and per report;
+* before the map grows (a quiet mgr): the mgr's CPU per report sent through one librados
+  session (as this bench sends them) and through a fresh `ceph` CLI each, with the
+  documented least-privilege key (as a watchdog with the default cluster.source sends them);
 * the time from a report that calls a real OSD a zombie to OSD_ACCEPT_DEAD in `ceph health`
   (polled every 20 ms), under that load;
 * the largest value the module keeps in the mgr's store (`config-key dump`), against the
@@ -53,8 +57,8 @@ from common import HERE, SMOKE, TICKS, arg, machine
 
 sys.path.insert(0, str(HERE.parent))  # the end-to-end suite's throw-away cluster
 from tests.e2e.cluster import CephCluster
-from watchdog.config import ReportConfig
-from watchdog.monitor import load_rados
+from watchdog.config import ClusterConfig, ReportConfig
+from watchdog.monitor import CliClient, MonClient, RadosClient, load_rados
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,9 +66,9 @@ if TYPE_CHECKING:
 HOSTS = int(arg(0, 10 if SMOKE else 1000))
 PER_HOST = int(arg(1, 3 if SMOKE else 10))
 INTERVAL = arg(2, 2.0 if SMOKE else 10.0)  # sending every report.interval_seconds: the worst
-# Steady OSDs: one report per report.keepalive_seconds, the shipped default.
+# Steady OSDs: one report per report.keepalive_seconds, the watchdog's own default.
 KEEPALIVE = arg(3, 4.0 if SMOKE else ReportConfig().keepalive_seconds)
-EARLIER = 3.0 if SMOKE else 30.0  # the keepalive before 0.1.0 settled on the default above
+ONE_BY_ONE = 10 if SMOKE else 60  # reports sent one after another for the cost of each
 WINDOW = 4.0 if SMOKE else 20.0
 ZOMBIES = 2 if SMOKE else 5
 LIMIT = 65_536  # mon_config_key_max_entry_size, Ceph 16.2.15's default
@@ -325,6 +329,66 @@ def zombie_latency(mon: Mon, me: str) -> list[float]:
     return latencies
 
 
+def each_report(pid: int, client: MonClient, body: bytes) -> float:
+    """Seconds of the mgr's CPU per report sent through ``client`` (ONE_BY_ONE of them, one
+    after another), above the mgr's quiet level measured just before."""
+    quiet_at, quiet_cpu = time.monotonic(), cpu(pid)
+    time.sleep(5)  # the mgr's quiet level
+    quiet = (cpu(pid) - quiet_cpu) / (time.monotonic() - quiet_at)
+    started, before = time.monotonic(), cpu(pid)
+    for _ in range(ONE_BY_ONE):
+        answer = client.mgr_ask("osd-watchdog report", body, 60)
+        assert answer.ret == 0, answer.status
+    spent = cpu(pid) - before - quiet * (time.monotonic() - started)
+    return spent / ONE_BY_ONE
+
+
+def report_paths(cluster: CephCluster, mon: Mon, me: str) -> tuple[float, float]:
+    """The mgr's CPU per report through one librados session and through a fresh `ceph` CLI
+    each, as the watchdog's own clients send them with the documented key (median of 3), on
+    a quiet mgr: before the map grows, the module enabled for it and disabled again after."""
+    cluster.wait_mgr_module(MODULE)
+    cluster.ceph("mgr", "module", "enable", MODULE)
+    until(lambda: module_ready(mon), 120, 0.5)
+    key = cluster.client_key(
+        "client.osd-watchdog", "mon", "allow r",
+        "mgr", 'allow command "osd-watchdog report", allow command "osd-watchdog status"',
+    )  # fmt: skip
+    config = ClusterConfig(conf=cluster.conf, keyring=key, ceph_command=cluster.ceph_command)
+    rados = load_rados()
+    assert rados is not None, "python3-rados is needed"
+    session, cli = RadosClient(config, rados), CliClient(config)
+    body = report(me, REAL)
+    pid = mgr_pid(cluster)
+    try:
+        session.mgr_ask("osd-watchdog report", body, 60)  # connected before it is measured
+        seen = [(each_report(pid, session, body), each_report(pid, cli, body)) for _ in range(3)]
+    finally:
+        session.close()
+    by_session = statistics.median(s for s, _ in seen)
+    by_cli = statistics.median(c for _, c in seen)
+    print(f"mgr CPU per report (3 OSDs, quiet): through one librados session "
+          f"{by_session * 1000:.2f} ms, through a fresh `ceph` CLI each (the default "
+          f"cluster.source) {by_cli * 1000:.2f} ms: {by_cli / by_session:.2f}x")  # fmt: skip
+    cluster.ceph("mgr", "module", "disable", MODULE)
+    until(lambda: not module_ready(mon), 120, 0.5)
+    return by_session, by_cli
+
+
+def paced_keepalive(mon: Mon, bodies: list[bytes]) -> float:
+    """Every host reports once; the module's reply then says what keepalive it asks for at
+    this size, and a watchdog keeps the longer of that and its own: that one."""
+    out = b"{}"
+    for body in bodies:
+        ret, out, status = mon.mgr("osd-watchdog report", body)
+        assert ret == 0, status
+    asked = float(json.loads(out)["keepalive"])
+    paced = max(KEEPALIVE, asked)
+    print(f"the module asks {len(bodies)} hosts for a keepalive of {asked:g}s; a watchdog "
+          f"keeps the longer of that and its own {KEEPALIVE:g}s: {paced:g}s")  # fmt: skip
+    return paced
+
+
 def largest_value(mon: Mon) -> tuple[int, int]:
     """How many values the module keeps in the store, and the size of the largest."""
     _, out, _ = mon.mon(prefix="config-key dump", key="mgr/osd_watchdog/")
@@ -375,6 +439,7 @@ def main() -> None:
             cluster.add_mgr("y")
             cluster.wait(lambda: cluster.ceph_json("mgr", "dump")["standbys"], 60, "a standby")
             mon = Mon(cluster)
+            by_session, by_cli = report_paths(cluster, mon, me)
             started = time.monotonic()
             hosts = grow_map(mon, HOSTS, PER_HOST)
             total = HOSTS * PER_HOST + len(REAL)
@@ -392,14 +457,17 @@ def main() -> None:
             until(lambda: module_ready(mon), 120, 0.5)
             pid = mgr_pid(cluster)
             bodies = [report(name(h), osds) for h, osds in enumerate(hosts)]
+            paced = paced_keepalive(mon, bodies)
             # The floor: as many mgr commands, each refused at its first byte (not JSON), is
             # what ceph-mgr charges for handing a command to a Python module and back.
             loads = {
                 "no reports": None,
                 f"refused commands every {INTERVAL:g}s": Load(mon, [b"x"] * HOSTS, INTERVAL, True),
                 f"reports every {INTERVAL:g}s": Load(mon, bodies, INTERVAL),
-                f"reports every {EARLIER:g}s": Load(mon, bodies, EARLIER),
-                f"reports every {KEEPALIVE:g}s": Load(mon, bodies, KEEPALIVE),
+                f"reports every {KEEPALIVE:g}s (the watchdog's own keepalive)": Load(
+                    mon, bodies, KEEPALIVE),
+                f"reports every {paced:g}s (the keepalive asked for: shipped)": Load(
+                    mon, bodies, paced),
             }  # fmt: skip
             seen = measure(pid, groups, loads)
             quiet = seen["no reports"]
@@ -434,10 +502,16 @@ def main() -> None:
                   f"missing from ceph health for {gaps} s of the {AFTER_FAIL:g} s after, then "
                   f"the same; the new active module holds {min(r[2] for r in rounds)} of "
                   f"{total} OSDs' verdicts")  # fmt: skip
-            floor, interval, _, keepalive = (costs[label] for label in list(loads)[1:])
-            print(f"ratio module/core with reports every {KEEPALIVE:g}s {keepalive:.4f}, every "
-                  f"{INTERVAL:g}s {interval:.4f}; refused commands every {INTERVAL:g}s "
-                  f"{floor:.4f} (goal <= 0.05)")  # fmt: skip
+            floor, interval, own, shipped = (costs[label] for label in list(loads)[1:])
+            # The loads above go through one librados session; a watchdog on the default
+            # source sends each report through a fresh CLI, which the quiet mgr measured at
+            # by_cli / by_session times the cost: that share of the cost, scaled.
+            through_cli = shipped * by_cli / by_session
+            print(f"ratio module/core at the keepalive asked for (every {paced:g}s) "
+                  f"{shipped:.4f}, through the CLI (scaled by {by_cli / by_session:.2f}) "
+                  f"{through_cli:.4f}; every {KEEPALIVE:g}s {own:.4f}; every {INTERVAL:g}s "
+                  f"{interval:.4f}; refused commands every {INTERVAL:g}s {floor:.4f} "
+                  f"(goal <= 0.05)")  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -35,7 +35,9 @@ def exported_families() -> set[str]:
     from watchdog.exposition import render  # noqa: PLC0415
     from watchdog.model import RemoteResult, ReportStatus  # noqa: PLC0415
 
-    report = ReportStatus(attempts=3, failures=1, last_ok=True, last_seconds=0.01)
+    report = ReportStatus(
+        attempts=3, failures=1, last_ok=True, last_seconds=0.01, keepalive_seconds=120.0
+    )
     remote = (RemoteResult("osd.9", ok=False, detail="v2:10.0.0.9:6800 timeout"),)
     snapshot = dataclasses.replace(golden_snapshot(), report_status=report, remote=remote)
     text = render(SnapshotMetrics(BUILD).families(snapshot)).decode()

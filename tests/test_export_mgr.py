@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from typing import cast
 
 import pytest
 
@@ -10,7 +11,9 @@ from tests.conftest import STATE_DIR, wait_for
 from watchdog.config import load_config, parse_config
 from watchdog.daemon import Watchdog
 from watchdog.discover.mapped import HostIdentity
-from watchdog.export_mgr import _audit_message
+from watchdog.export_mgr import MgrReporter, _audit_message
+from watchdog.model import Incarnation, Observation, OsdReport, OsdStatus, Snapshot, State, Target
+from watchdog.monitor import Answer, MonClient
 
 
 def watchdog_reporting_through(sim, ceph_command: str, every: float = 0.2) -> Watchdog:
@@ -200,3 +203,63 @@ def test_a_state_change_is_sent_at_once_even_inside_the_keepalive(sim, tmp_path)
     finally:
         watchdog.stop()
         loop.join(timeout=10)
+
+
+class PacingModule:
+    """A mgr client whose module takes every report whole and asks for ``keepalive``."""
+
+    name = "pacing"
+
+    def __init__(self, keepalive: object) -> None:
+        self.keepalive = keepalive
+        self.bodies: list[dict] = []
+
+    def mgr_ask(self, prefix: str, inbuf: bytes, timeout: float, fmt: str = "json") -> Answer:  # noqa: ARG002
+        self.bodies.append(json.loads(inbuf))
+        reply = {"accepted": [], "refused": [], "events_through": 0, "keepalive": self.keepalive}
+        return Answer(0, json.dumps(reply).encode(), "")
+
+    def close(self) -> None:
+        pass
+
+
+def steady_reporter(module: PacingModule, monkeypatch) -> tuple[MgrReporter, list[float]]:
+    """A reporter (keepalive 60 s) with one healthy OSD, on a clock the test moves."""
+    clock = [1000.0]
+    monkeypatch.setattr("watchdog.export_mgr.time.monotonic", lambda: clock[0])
+    config = parse_config({"report": {"enabled": True, "keepalive_seconds": 60.0},
+                           "act": {"state_dir": str(STATE_DIR)}})  # fmt: skip
+    reporter = MgrReporter(config, client=cast("MonClient", module))  # only mgr_ask is used
+    target = Target("osd.0", "ceph", Incarnation(100, 1.0))
+    osd = OsdReport(Observation(target, True), OsdStatus(State.HEALTHY, 5.0, "banners"))
+    reporter.offer(Snapshot(taken_at=100.0, monotonic_at=10.0, cycle_seconds=0.1, cycles=3,
+                            osds=(osd,), host="a"))  # fmt: skip
+    return reporter, clock
+
+
+def test_a_longer_keepalive_the_module_asks_for_is_kept_and_declared(monkeypatch):
+    module = PacingModule(120.0)  # 1,000 hosts at keepalive_rate 10: 120 s
+    reporter, clock = steady_reporter(module, monkeypatch)
+    assert reporter.send(keepalive=True)
+    assert module.bodies[-1]["interval"] == 60.0  # said before the module asked
+    assert reporter.keepalive() == 120.0
+    assert reporter.status.keepalive_seconds == 120.0  # osd_watchdog_mgr_report_keepalive_seconds
+    clock[0] += 119
+    assert reporter.send(keepalive=True)
+    assert len(module.bodies) == 1  # unchanged, and inside the module's keepalive
+    clock[0] += 2
+    assert reporter.send(keepalive=True)
+    assert len(module.bodies) == 2
+    assert module.bodies[-1]["interval"] == 120.0  # the module gives two of these
+    module.keepalive = 30.0  # a smaller cluster: our own 60 s is longer, and kept
+    clock[0] += 121
+    assert reporter.send(keepalive=True)
+    assert reporter.keepalive() == 60.0
+
+
+@pytest.mark.parametrize("asked", [float("nan"), -1.0, 7200.0, "120"])
+def test_a_keepalive_the_reporter_cannot_honour_is_an_unexpected_reply(monkeypatch, asked):
+    reporter, _ = steady_reporter(PacingModule(asked), monkeypatch)
+    assert not reporter.send(keepalive=True)
+    assert reporter.status.failures == 1
+    assert reporter.keepalive() == 60.0

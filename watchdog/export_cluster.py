@@ -103,6 +103,14 @@ def report_metrics(snapshot: Snapshot) -> Iterator[Family]:
         up = gauge("mgr_report_up", "1 if the mgr module took the last report whole.")
         up.add_metric([], 1.0 if status.last_ok else 0.0)
         yield up
+    if status.keepalive_seconds is not None:
+        keepalive = gauge(
+            "mgr_report_keepalive_seconds",
+            "Seconds between two unchanged reports: report.keepalive_seconds, or what the "
+            "mgr module asks for if longer.",
+        )
+        keepalive.add_metric([], status.keepalive_seconds)
+        yield keepalive
     yield counter("mgr_reports", "Reports sent to the mgr module.", (), {(): status.attempts})
     yield counter(
         "mgr_report_failures",

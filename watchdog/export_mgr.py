@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 REPORT_VERSION = 1
 MAX_EVENTS = 100  # the module takes 200; what does not fit waits for the next report
 COMMAND = "osd-watchdog report"
+MAX_KEEPALIVE = 3600.0  # the longest the module takes (and so the longest it may ask for)
 # Verdicts that go to the cluster log, once per OSD and state entry.
 LOGGED = {State.ZOMBIE: "is a zombie", State.STALLED: "has stuck ops"}
 
@@ -75,6 +76,9 @@ class MgrReporter(Worker):
         # before the keepalive.
         self._sent: tuple[Any, ...] | None = None
         self._sent_at = 0.0
+        # The keepalive the module asked for in its last reply (0: none): it paces the
+        # watchdogs of a large cluster so that their unchanged reports stay few in all.
+        self.asked = 0.0
         self.status = ReportStatus()
 
     # -- fed by the loop and by remediation ----------------------------------------------
@@ -108,6 +112,10 @@ class MgrReporter(Worker):
         self.events.append(LogLine(max(at, last + 1e-6), message))
 
     # -- the thread ---------------------------------------------------------------------
+
+    def keepalive(self) -> float:
+        """Seconds between two unchanged reports: ours, or the module's if longer."""
+        return max(self.config.report.keepalive_seconds, self.asked)
 
     def period(self) -> float:
         """Looked at every interval; sent when something changed, else at the keepalive."""
@@ -153,7 +161,7 @@ class MgrReporter(Worker):
             keepalive
             and said == self._sent
             and not events
-            and started - self._sent_at < self.config.report.keepalive_seconds
+            and started - self._sent_at < self.keepalive()
         ):
             return True
         self._sent = None  # until the module takes this one whole
@@ -167,8 +175,14 @@ class MgrReporter(Worker):
         try:
             reply = answer.json(COMMAND)
             through = float(reply.get("events_through", 0.0))
+            # Older modules ask nothing; a report refused whole gets no answer on it.
+            asked = _asked(reply.get("keepalive", self.asked))
         except (MonitorError, AttributeError, TypeError, ValueError) as exc:
             return self._failed(f"unexpected reply: {exc}", started)
+        if asked != self.asked:
+            log.info("the mgr module asks for an unchanged report every %gs (ours: %gs)",
+                     asked, self.config.report.keepalive_seconds)  # fmt: skip
+            self.asked = asked
         with self._lock:
             while self.events and self.events[0].time <= through:
                 self.events.popleft()
@@ -176,7 +190,9 @@ class MgrReporter(Worker):
         if refused:
             # The verdicts of other OSDs were taken; these need a look at host names.
             log.warning("the mgr module refused part of the report: %s", "; ".join(refused))
-        self.status = self.status.after(ok=not refused, seconds=time.monotonic() - started)
+        self.status = self.status.after(
+            ok=not refused, seconds=time.monotonic() - started, keepalive=self.keepalive()
+        )
         if not refused:
             self._sent, self._sent_at = said, started
         return not refused
@@ -192,7 +208,9 @@ class MgrReporter(Worker):
     def _failed(self, reason: str, started: float) -> bool:
         if self.status.last_ok is not False:
             log.warning("cannot report to the osd_watchdog mgr module: %s", reason)
-        self.status = self.status.after(ok=False, seconds=time.monotonic() - started)
+        self.status = self.status.after(
+            ok=False, seconds=time.monotonic() - started, keepalive=self.keepalive()
+        )
         return False
 
     # -- the report ---------------------------------------------------------------------
@@ -204,13 +222,20 @@ class MgrReporter(Worker):
             "version": REPORT_VERSION,
             "host": host,
             "watchdog": f"osd-watchdog {__version__} on {host}",
-            "interval": self.config.report.keepalive_seconds,  # the longest between two
+            "interval": self.keepalive(),  # the longest between two
             "osds": [_verdict(r, snapshot) for r in snapshot.osds],
             "events": [{"time": e.time, "message": e.message} for e in events],
             "remote": [
                 {"daemon": r.daemon, "ok": r.ok, "detail": r.detail} for r in snapshot.remote
             ],
         }
+
+
+def _asked(value: object) -> float:
+    """The module's keepalive from its reply; ValueError for anything but 0 to 3,600 s."""
+    if not isinstance(value, int | float) or not 0 <= value <= MAX_KEEPALIVE:
+        raise ValueError(f"keepalive {value!r} is not 0 to {MAX_KEEPALIVE:g} seconds")
+    return float(value)
 
 
 def _states(snapshot: Snapshot) -> dict[str, tuple[State, float]]:

@@ -372,14 +372,16 @@ class ReportStatus:
     failures: int = 0
     last_ok: bool | None = None  # None: not tried yet
     last_seconds: float | None = None
+    keepalive_seconds: float | None = None  # between two unchanged reports, as now paced
 
-    def after(self, *, ok: bool, seconds: float) -> ReportStatus:
+    def after(self, *, ok: bool, seconds: float, keepalive: float) -> ReportStatus:
         """The status after one more attempt."""
         return ReportStatus(
             attempts=self.attempts + 1,
             failures=self.failures + (0 if ok else 1),
             last_ok=ok,
             last_seconds=seconds,
+            keepalive_seconds=keepalive,
         )
 
 

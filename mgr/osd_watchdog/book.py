@@ -13,10 +13,11 @@ OSDs that exist. A host that left the map and stopped reporting is forgotten.
 What a standby needs of each host is in the mgr's store (store.py), kept by the module.
 """
 
+import math
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
-from .report import LogLine, OsdVerdict, Report, ReportError
+from .report import MAX_INTERVAL, LogLine, OsdVerdict, Report, ReportError
 from .text import check, pressure_line, silent_line, state_line, unreachable_line
 from .view import EMPTY, ClusterView
 
@@ -27,6 +28,8 @@ BY_STATE = {
     "stalled": "OSD_OPS_STUCK",
     "fd_pressure": "OSD_FD_PRESSURE",
 }
+# Seconds: past it, the keepalive asked for moves in steps of it, so it seldom changes.
+PACE_STEP = 30.0
 
 
 class Received(NamedTuple):
@@ -35,13 +38,14 @@ class Received(NamedTuple):
     report: Report
     at: float  # wall clock of receipt (or of the module's start, for a report it reloaded)
 
-    def limit(self, max_age: float) -> float:
+    def limit(self, max_age: float, pace: float) -> float:
         """How long this host may stay silent: ``max_report_age``, or two of its keepalives.
 
-        A watchdog configured to send an unchanged report rarely is never called silent
-        between two of its reports.
+        Its keepalive is the one its report declares, or the one the module asks for if
+        longer (the host may have learnt that from the reply to this very report). A
+        watchdog that sends an unchanged report rarely is never called silent between two.
         """
-        return max(max_age, 2 * self.report.interval)
+        return max(max_age, 2 * self.report.interval, 2 * pace)
 
 
 class Part(NamedTuple):
@@ -62,8 +66,12 @@ class Book:
         started: Optional[float] = None,
         min_remote_failures: int = 2,
         warn_unreported: bool = False,
+        keepalive_rate: float = 10.0,
     ) -> None:
         self.max_age = max_age
+        # Unchanged reports a second, all hosts together, that the module asks for: each is
+        # a mgr command, and ceph-mgr charges ~2 ms of CPU for any command to a module.
+        self.keepalive_rate = keepalive_rate
         # Other hosts that must fail to reach an OSD before it is called unreachable: one
         # vantage point failing alone is more likely its own network than the OSD's.
         self.min_remote_failures = min_remote_failures
@@ -149,6 +157,22 @@ class Book:
         for osd, detail in part.failing.items():
             self._failing.setdefault(osd, {})[host] = detail
 
+    def pace(self) -> float:
+        """The keepalive (s) the module asks every watchdog for, 0 for none.
+
+        Long enough that the hosts it knows, each sending an unchanged report once per
+        keepalive, send at most ``keepalive_rate`` a second together: a large cluster's
+        watchdogs send less often, so the mgr's cost stays flat as hosts are added (as
+        ceph-mgr itself sets how often daemons send it their stats). A watchdog keeps its
+        own keepalive when that is longer; a change is sent at once either way.
+        """
+        wanted = len(self.reports) / self.keepalive_rate
+        step = PACE_STEP if wanted > PACE_STEP else 1.0  # whole seconds for a small cluster
+        return min(MAX_INTERVAL, math.ceil(wanted / step) * step)
+
+    def _limit(self, received: Received) -> float:
+        return received.limit(self.max_age, self.pace())
+
     # -- time and the map ---------------------------------------------------------------
 
     def set_view(self, view: ClusterView) -> None:
@@ -162,13 +186,13 @@ class Book:
         their store keys go too.
         """
         for host, received in self.reports.items():
-            if now - received.at > received.limit(self.max_age):
+            if now - received.at > self._limit(received):
                 self._withdraw(host)
         self._silent = self._silent_hosts(now)
         gone = [
             h
             for h, r in self.reports.items()
-            if h not in self.view.owners and now - r.at > r.limit(self.max_age)
+            if h not in self.view.owners and now - r.at > self._limit(r)
         ]
         for host in gone:
             self._withdraw(host)
@@ -185,7 +209,7 @@ class Book:
             up = self.view.up_on(host)
             received = self.reports.get(host)
             last = received.at if received else self.started
-            limit = received.limit(self.max_age) if received else self.max_age
+            limit = self._limit(received) if received else self.max_age
             if up and now - last > limit:
                 lines[host] = silent_line(host, received.at if received else None, limit, up)
         return lines
@@ -269,7 +293,7 @@ class Book:
                     cause=verdict.cause,
                     watchdog=received.report.watchdog,
                     report_age=round(age, 1),
-                    stale=age > received.limit(self.max_age),
+                    stale=age > self._limit(received),
                 )
             rows.append(row)
         return rows

@@ -14,7 +14,10 @@ report (book.py) and raises:
   declare, if longer), so a silent watchdog is itself visible (with
   ``warn_unreported_hosts``, also hosts whose watchdog never reported).
 
-What it costs the mgr: a report is judged against a view of the OSD map made when the map
+What it costs the mgr: above all, the commands themselves (ceph-mgr charges ~2 ms of CPU
+for any command to a Python module), so each reply asks the watchdogs for a keepalive that
+keeps their unchanged reports within ``keepalive_rate`` a second all together (book.pace).
+A report is judged against a view of the OSD map made when the map
 changes (at most every MAP_EVERY seconds), not per report, and changes only its own host's
 part of the checks; ``set_health_checks`` runs only when a check changes. Each host's states
 are kept in the store under a key of its own, written when they change, so a standby that
@@ -79,6 +82,15 @@ class Module(MgrModule):  # type: ignore[misc]
             "never reported (turn on once every OSD host runs one)",
         ),
         Option(
+            name="keepalive_rate",
+            type="float",
+            default=10.0,
+            min=0.1,
+            desc="Unchanged reports a second that all watchdogs together may send: the "
+            "module asks each for a keepalive of (hosts reporting / this), in steps of 30 s, "
+            "when that is longer than its own (each report costs the mgr about 2 ms of CPU)",
+        ),
+        Option(
             name="min_remote_failures",
             type="int",
             default=2,
@@ -121,6 +133,7 @@ class Module(MgrModule):  # type: ignore[misc]
                 max_age=self._max_age(),
                 min_remote_failures=self._min_remote(),
                 warn_unreported=self._warn_unreported(),
+                keepalive_rate=self._keepalive_rate(),
             )
             # Up states first, with no metadata (at 10,000 OSDs metadata takes seconds):
             # enough to judge the kept verdicts against.
@@ -155,6 +168,7 @@ class Module(MgrModule):  # type: ignore[misc]
             self.book.max_age = self._max_age()
             self.book.min_remote_failures = self._min_remote()
             self.book.warn_unreported = self._warn_unreported()
+            self.book.keepalive_rate = self._keepalive_rate()
             if self.loaded.is_set():
                 self._tick()
 
@@ -192,10 +206,12 @@ class Module(MgrModule):  # type: ignore[misc]
                 )
             self._keep(report.host)
             self._judge()
+            keepalive = self.book.pace()
         reply = {
             "accepted": kept,
             "refused": refused,
             "events_through": self.book.logged_through.get(report.host, 0.0),
+            "keepalive": keepalive,
         }
         if refused:
             # Partly refused is an error the watchdog logs, but what was on this host is kept.
@@ -314,6 +330,9 @@ class Module(MgrModule):  # type: ignore[misc]
 
     def _min_remote(self) -> int:
         return int(self.get_module_option("min_remote_failures"))
+
+    def _keepalive_rate(self) -> float:
+        return float(self.get_module_option("keepalive_rate"))
 
     def _warn_unreported(self) -> bool:
         return bool(self.get_module_option("warn_unreported_hosts"))

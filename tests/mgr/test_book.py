@@ -148,6 +148,32 @@ def test_a_host_that_declares_a_long_keepalive_is_given_two_of_them_before_it_is
     assert ", limit 120s (" in line
 
 
+def test_the_module_paces_keepalives_by_the_hosts_it_knows_in_steps_of_30_s():
+    hosts = {osd: f"h{osd:04d}" for osd in range(1000)}
+    kept = book_with(on=make_view(hosts), keepalive_rate=10.0)
+    assert kept.pace() == 0.0  # nobody reports yet: nothing to ask
+    for count, wanted in ((1, 1.0), (291, 30.0), (300, 30.0), (301, 60.0), (1000, 120.0)):
+        while len(kept.reports) < count:
+            take(kept, report_text(host=hosts[len(kept.reports)]), NOW)
+        assert kept.pace() == wanted, count  # 1,000 hosts / 10 a second: 100 s, so 120
+    kept.keepalive_rate = 0.1
+    assert kept.pace() == 3600.0  # never more than a report may declare
+
+
+def test_a_host_is_not_silent_before_two_of_the_keepalives_the_module_asks_for():
+    # The host declared 10 s, and learnt from the reply to that report to wait 120 s: the
+    # module must not call it silent at 2 x 10 s (max_report_age 60 s) before its next one.
+    hosts = {osd: f"h{osd:04d}" for osd in range(1000)}
+    kept = book_with(on=make_view(hosts), keepalive_rate=10.0)
+    for osd, host in hosts.items():
+        take(kept, report_text(host=host, osds=[verdict(f"osd.{osd}", "healthy")]), NOW)
+    assert kept.pace() == 120.0
+    kept.tick(NOW + 239)
+    assert "OSD_WATCHDOG_DOWN" not in kept.health_checks()
+    kept.tick(NOW + 241)
+    assert len(kept.health_checks()["OSD_WATCHDOG_DOWN"]["detail"]) == 1000
+
+
 def test_a_staged_rollout_is_quiet_hosts_that_never_reported_raise_nothing():
     kept = book_with(report_text(host="a", osds=[verdict("osd.0", "healthy")]))
     kept.tick(NOW + 3600)

@@ -30,7 +30,6 @@ OSD_MAP = {
 }  # fmt: skip
 TREE = {"nodes": [{"type": "host", "name": "a", "children": [0, 1]},
                   {"type": "host", "name": "b", "children": [2]}]}  # fmt: skip
-OPTIONS = {"max_report_age": 60, "warn_unreported_hosts": False, "min_remote_failures": 2}
 
 
 class NotifyType(enum.Enum):
@@ -63,7 +62,9 @@ class FakeMgrModule:
         return {"hostname": "b" if osd == "2" else "a"}
 
     def get_module_option(self, name: str) -> object:
-        return OPTIONS[name]
+        # What ceph-mgr gives before any is set: the default the module declares.
+        options = self.MODULE_OPTIONS  # type: ignore[attr-defined]
+        return next(option["default"] for option in options if option["name"] == name)
 
     def get_store(self, key: str) -> str | None:
         return self.store.get(key)
@@ -130,6 +131,9 @@ def test_the_kept_check_is_raised_first_and_never_dropped_while_the_module_start
         sender.join(10)
         assert len(answers) == 1
         assert answers[0][0] == 0, answers
+        # Two hosts at the default keepalive_rate: the module asks for a keepalive of 1 s at
+        # least (0.2 s rounded up; the watchdog keeps its own 60 s).
+        assert json.loads(answers[0][1])["keepalive"] == 1.0
         rows = json.loads(mgr.handle_command("", {"prefix": "osd-watchdog status",
                                                   "format": "json"})[1])  # fmt: skip
         assert {r["osd"]: r["state"] for r in rows} == {
