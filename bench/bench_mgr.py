@@ -504,12 +504,13 @@ def main() -> None:
                   f"{total} OSDs' verdicts")  # fmt: skip
             floor, interval, own, shipped = (costs[label] for label in list(loads)[1:])
             # The loads above go through one librados session; a watchdog on the default
-            # source sends each report through a fresh CLI, which the quiet mgr measured at
-            # by_cli / by_session times the cost: that share of the cost, scaled.
-            through_cli = shipped * by_cli / by_session
+            # source sends each report through a fresh CLI, whose new session (cephx
+            # handshake, caps parsed) the quiet mgr charged by_cli - by_session more per
+            # report. That does not depend on the map: added per report at the paced rate.
+            through_cli = shipped + HOSTS / paced * (by_cli - by_session)
             print(f"ratio module/core at the keepalive asked for (every {paced:g}s) "
-                  f"{shipped:.4f}, through the CLI (scaled by {by_cli / by_session:.2f}) "
-                  f"{through_cli:.4f}; every {KEEPALIVE:g}s {own:.4f}; every {INTERVAL:g}s "
+                  f"{shipped:.4f}, through the CLI (+{(by_cli - by_session) * 1000:.2f} ms a "
+                  f"report) {through_cli:.4f}; every {KEEPALIVE:g}s {own:.4f}; every {INTERVAL:g}s "
                   f"{interval:.4f}; refused commands every {INTERVAL:g}s {floor:.4f} "
                   f"(goal <= 0.05)")  # fmt: skip
     finally:

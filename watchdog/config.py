@@ -289,10 +289,11 @@ class ReportConfig:
     # Looked at every interval, and at once when an OSD's state changes; sent when
     # something the module shows changed (a state, an event, a remote result), after a
     # failure, and otherwise every keepalive. Each report is a mgr command, and ceph-mgr
-    # charges about 1.6 ms of CPU for any command to a Python module; 1,000 hosts reporting
-    # every 30 s cost it 5-8% of a core (bench/RESULTS.md), so the default is 60 s. The report
-    # says its keepalive, and the module waits two of them (or its max_report_age, if
-    # longer) before it calls this host silent (OSD_WATCHDOG_DOWN): 2 minutes by default.
+    # charges about 2 ms of CPU for any command to a Python module; 1,000 hosts reporting
+    # every 30 s cost it 5-8% of a core (bench/RESULTS.md), so the default is 60 s, and on a
+    # large cluster the module asks for longer (its keepalive_rate) and the longer is kept.
+    # The report says its keepalive, and the module waits two of them (or its max_report_age,
+    # if longer) before it calls this host silent (OSD_WATCHDOG_DOWN): 2 minutes by default.
     interval_seconds: Seconds = 10.0
     keepalive_seconds: Seconds = 60.0
     timeout_seconds: Seconds = 10.0

@@ -30,6 +30,7 @@ BY_STATE = {
 }
 # Seconds: past it, the keepalive asked for moves in steps of it, so it seldom changes.
 PACE_STEP = 30.0
+MIN_KEEPALIVE_RATE = 0.1  # reports a second: the least keepalive_rate the module takes
 
 
 class Received(NamedTuple):
@@ -166,7 +167,7 @@ class Book:
         ceph-mgr itself sets how often daemons send it their stats). A watchdog keeps its
         own keepalive when that is longer; a change is sent at once either way.
         """
-        wanted = len(self.reports) / self.keepalive_rate
+        wanted = len(self.reports) / max(self.keepalive_rate, MIN_KEEPALIVE_RATE)
         step = PACE_STEP if wanted > PACE_STEP else 1.0  # whole seconds for a small cluster
         return min(MAX_INTERVAL, math.ceil(wanted / step) * step)
 

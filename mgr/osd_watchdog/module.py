@@ -35,7 +35,7 @@ import mgr_module  # type: ignore[import-not-found]
 from mgr_module import MgrModule, Option
 
 from . import store
-from .book import Book
+from .book import MIN_KEEPALIVE_RATE, Book
 from .report import ReportError, parse_report
 from .text import status_table
 from .view import Known, build_view, crush_hosts
@@ -85,7 +85,7 @@ class Module(MgrModule):  # type: ignore[misc]
             name="keepalive_rate",
             type="float",
             default=10.0,
-            min=0.1,
+            min=MIN_KEEPALIVE_RATE,
             desc="Unchanged reports a second that all watchdogs together may send: the "
             "module asks each for a keepalive of (hosts reporting / this), in steps of 30 s, "
             "when that is longer than its own (each report costs the mgr about 2 ms of CPU)",

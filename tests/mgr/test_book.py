@@ -158,6 +158,8 @@ def test_the_module_paces_keepalives_by_the_hosts_it_knows_in_steps_of_30_s():
         assert kept.pace() == wanted, count  # 1,000 hosts / 10 a second: 100 s, so 120
     kept.keepalive_rate = 0.1
     assert kept.pace() == 3600.0  # never more than a report may declare
+    kept.keepalive_rate = 0.0  # below the option's minimum (the mgr refuses it): no error
+    assert kept.pace() == 3600.0
 
 
 def test_a_host_is_not_silent_before_two_of_the_keepalives_the_module_asks_for():
